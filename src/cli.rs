@@ -350,11 +350,15 @@ fn cmd_score(a: ScoreArgs) -> Result<()> {
         Some(p) => Model::load(p)?,
         None => Model::embedded()?,
     };
-    let mut input = String::new();
+    let mut bytes = Vec::new();
     std::io::stdin()
-        .take(MAX_STDIN_BYTES)
-        .read_to_string(&mut input)
-        .context("reading the comment from stdin (must be UTF-8)")?;
+        .take(MAX_STDIN_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .context("reading the comment from stdin")?;
+    if bytes.len() as u64 > MAX_STDIN_BYTES {
+        bail!("the comment on stdin is over the 1 MiB limit");
+    }
+    let input = String::from_utf8(bytes).context("the comment on stdin is not valid UTF-8")?;
     let comment = parse_comment(&input)?;
     let score = model.score(&comment);
     let verdict = model.thresholds().decide(score.log_odds);

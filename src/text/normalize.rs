@@ -17,6 +17,8 @@ pub const MAX_INPUT_BYTES: usize = 16 * 1024;
 /// Longest HTML tag or entity we try to parse; anything longer is treated as text.
 const MAX_TAG_BYTES: usize = 512;
 const MAX_ENTITY_BYTES: usize = 12;
+/// Link targets kept from tags per comment.
+const MAX_HREFS: usize = 32;
 
 /// A comment's text after normalisation, plus what normalisation had to throw away.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -175,8 +177,11 @@ fn parse_tag(s: &str, hrefs: &mut Vec<String>) -> Option<usize> {
     let limit = bytes.len().min(MAX_TAG_BYTES);
     let end = bytes[..limit].iter().position(|&b| b == b'>')?;
     let tag = &s[..end];
-    if hrefs.len() < 32 {
-        for attr in ["href=", "src="] {
+    for attr in ["href=", "src="] {
+        if hrefs.len() >= MAX_HREFS {
+            break;
+        }
+        {
             if let Some(pos) = find_ascii_ci(tag, attr) {
                 let rest = &tag[pos + attr.len()..];
                 let value = match rest.as_bytes().first() {

@@ -145,6 +145,9 @@ pub fn tokenize(comment: &Comment, scratch: &mut Scratch, emit: &mut dyn FnMut(T
 
     let mut links = 0u32;
     let mut words = 0usize;
+    // Links and e-mail addresses in the text count against the same budget as words, so the
+    // tokens per comment stay bounded whatever the text is made of.
+    let mut others = 0usize;
     let mut prev_word: &str = "";
     let mut prev_prev_word: &str = "";
     let mut dot_separator = false;
@@ -156,7 +159,7 @@ pub fn tokenize(comment: &Comment, scratch: &mut Scratch, emit: &mut dyn FnMut(T
     }
 
     for chunk in text.split_whitespace() {
-        if words >= MAX_WORDS {
+        if words + others >= MAX_WORDS {
             break;
         }
         let trimmed = chunk.trim_matches(|c: char| !c.is_alphanumeric() && c != '/');
@@ -166,6 +169,7 @@ pub fn tokenize(comment: &Comment, scratch: &mut Scratch, emit: &mut dyn FnMut(T
             continue;
         }
         if let Some(domain) = email_domain(trimmed).filter(|_| !trimmed.contains("://")) {
+            others += 1;
             emit(Token {
                 kind: TokenKind::EmailDomain,
                 text: domain,
@@ -178,6 +182,7 @@ pub fn tokenize(comment: &Comment, scratch: &mut Scratch, emit: &mut dyn FnMut(T
         }
         if looks_like_url(trimmed) {
             links += 1;
+            others += 1;
             emit_url(trimmed, emit);
             prev_word = "";
             prev_prev_word = "";
@@ -189,7 +194,7 @@ pub fn tokenize(comment: &Comment, scratch: &mut Scratch, emit: &mut dyn FnMut(T
             .map(|w| w.trim_matches('\''))
             .filter(|w| !w.is_empty())
         {
-            if words >= MAX_WORDS {
+            if words + others >= MAX_WORDS {
                 break;
             }
             words += 1;

@@ -1,0 +1,472 @@
+//! The `hamgate` binary end to end: `score`, `train`, `eval`, with the real executable.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use hamgate::model::Model;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hamgate");
+
+fn manifest_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Runs the binary with `args`, feeding `stdin` (from a thread, so a child that stops reading
+/// early cannot deadlock us), with `envs` set and `SOURCE_DATE_EPOCH` otherwise unset.
+fn run_with(args: &[&str], stdin: &[u8], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("HAMGATE_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("the hamgate binary starts");
+    let mut pipe = child.stdin.take().unwrap();
+    let input = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        // The child may exit without reading everything (it reads at most 1 MiB).
+        let _ = pipe.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("the hamgate binary runs");
+    writer.join().unwrap();
+    out
+}
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    run_with(args, stdin, &[])
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_of(o: &Output) -> Value {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstderr: {}",
+        o.status,
+        stderr(o)
+    );
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(o)))
+}
+
+fn f(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("`{key}` is not a number in {v}"))
+}
+
+fn score_json(input: &str) -> Value {
+    json_of(&run(&["score", "--json", "--top", "200"], input.as_bytes()))
+}
+
+fn labels(v: &Value) -> Vec<String> {
+    v["reasons"]
+        .as_array()
+        .expect("reasons is a list")
+        .iter()
+        .map(|r| r["label"].as_str().expect("label is a string").to_string())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// score
+// ---------------------------------------------------------------------------------------------
+
+/// Spam from the shipped corpus (Youtube01-Psy.csv).
+const SPAM: &str = "Hey guys please check out my new Google+ page it has many funny pictures,  \
+                    FunnyTortsPics  https://plus.google.com/112720997191206369631/post\u{FEFF}";
+/// Ham from the shipped corpus (Youtube02-KatyPerry.csv).
+const HAM: &str = "I love this song so much!:-D I've heard it so much I pretty much memorized  \
+                   the lyrics\u{FEFF}";
+
+#[test]
+fn score_rejects_or_holds_clear_spam_with_reasons() {
+    let out = run(&["score", "--json"], SPAM.as_bytes());
+    let v = json_of(&out);
+    let verdict = v["verdict"].as_str().unwrap();
+    assert!(verdict == "reject" || verdict == "hold", "{v}");
+    let p = f(&v, "spam_probability");
+    assert!(p > 0.5 && p <= 1.0, "{v}");
+    assert!(f(&v, "log_odds") > 0.0);
+    let reasons = labels(&v);
+    assert!(
+        !reasons.is_empty() && reasons.len() <= 8,
+        "default --top is 8: {reasons:?}"
+    );
+    for l in &reasons {
+        assert!(l.contains(':'), "not a token label: {l}");
+    }
+    // The link and the "check out" phrasing are what the model objects to.
+    assert!(
+        reasons
+            .iter()
+            .any(|l| l.contains("check") || l.starts_with("host:") || l.starts_with("tld:")),
+        "{reasons:?}"
+    );
+    let thresholds = &v["thresholds"];
+    assert!(f(thresholds, "accept_below") <= f(thresholds, "reject_at"));
+}
+
+#[test]
+fn score_accepts_clear_ham() {
+    let v = score_json(HAM);
+    let p = f(&v, "spam_probability");
+    assert!((0.0..0.5).contains(&p), "{v}");
+    assert_ne!(v["verdict"], "reject", "{v}");
+    assert!(labels(&v).iter().all(|l| l.contains(':')));
+}
+
+#[test]
+fn score_plain_text_output_matches_json() {
+    let text = stdout(&run(&["score"], SPAM.as_bytes()));
+    let v = score_json(SPAM);
+    assert!(
+        text.contains(&format!(
+            "verdict:          {}",
+            v["verdict"].as_str().unwrap()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{:.4}", f(&v, "spam_probability"))),
+        "{text}"
+    );
+}
+
+#[test]
+fn score_reads_json_with_author() {
+    let content = "I love this song";
+    let json = serde_json::json!({"content": content, "author": "BEST SEO 2024"}).to_string();
+    let v = score_json(&json);
+    let ls = labels(&v);
+    // The author was read as metadata, and the JSON syntax was not taken as the comment's text.
+    assert!(ls.iter().any(|l| l.starts_with("meta:author=")), "{ls:?}");
+    assert!(
+        !ls.iter().any(|l| l == "word:content" || l == "word:author"),
+        "{ls:?}"
+    );
+    assert!(ls.iter().any(|l| l == "word:love"), "{ls:?}");
+    // Same text without the author: no metadata, and a different score.
+    let plain = score_json(content);
+    assert!(!labels(&plain).iter().any(|l| l.starts_with("meta:")));
+    assert_ne!(f(&plain, "log_odds"), f(&v, "log_odds"));
+    // And plain text that merely looks like JSON is still scored, as text.
+    let braces = score_json("{I love this song, really}");
+    assert!(labels(&braces).iter().any(|l| l == "word:love"), "{braces}");
+}
+
+#[test]
+fn score_without_a_comment_fails() {
+    for input in ["", "   \n\t  \n"] {
+        let out = run(&["score", "--json"], input.as_bytes());
+        assert!(!out.status.success(), "{input:?} succeeded");
+        assert!(out.stdout.is_empty(), "{}", stdout(&out));
+        let err = stderr(&out);
+        assert!(err.contains("no comment on stdin"), "{err}");
+    }
+    let out = run(&["score"], br#"{"content": "   ", "author": "x"}"#);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("content"), "{}", stderr(&out));
+}
+
+#[test]
+fn score_with_a_corrupt_model_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.hgm");
+    std::fs::write(&path, b"HGMODEL\0garbage").unwrap();
+    let out = run(
+        &["score", "--model", path.to_str().unwrap()],
+        HAM.as_bytes(),
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(path.to_str().unwrap()), "{err}");
+}
+
+/// Over the 1 MiB stdin cap, `score` refuses with a message naming the limit, whatever the
+/// input: ASCII, multi-byte text cut inside a character (once refused as "invalid UTF-8"), or
+/// JSON (once cut, failed to parse and silently scored as plain text).
+#[test]
+fn score_refuses_input_over_the_stdin_limit_clearly() {
+    let inputs = [
+        "I love this song ".repeat(70_000),
+        "€".repeat(400_000),
+        serde_json::json!({"content": "nice song ".repeat(120_000), "author": "Bob"}).to_string(),
+    ];
+    for input in inputs {
+        assert!(input.len() > 1 << 20);
+        let out = run(&["score", "--json"], input.as_bytes());
+        assert!(!out.status.success(), "over-limit input was accepted");
+        let err = stderr(&out);
+        assert!(err.contains("1 MiB"), "{err}");
+        assert!(!err.contains("UTF-8"), "{err}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// train and eval
+// ---------------------------------------------------------------------------------------------
+
+fn jsonl_line(content: &str, label: &str) -> String {
+    serde_json::json!({"content": content, "label": label}).to_string()
+}
+
+/// A corpus of distinct comments: `n` spam and `n` ham, numbered from `from`.
+fn write_corpus(path: &Path, from: usize, n: usize) -> usize {
+    let spam = [
+        "check out my channel and subscribe",
+        "free iphone giveaway at http://win.example.ru",
+        "visit www.cheap-followers.example.com now",
+        "make money from home, click my profile",
+        "SUBSCRIBE TO ME PLEASE!!!",
+    ];
+    let ham = [
+        "I love this song so much",
+        "this video brings back memories",
+        "her voice is amazing",
+        "best music video of the year",
+        "the chorus gives me chills",
+    ];
+    let mut lines = Vec::new();
+    for i in from..from + n {
+        lines.push(jsonl_line(&format!("{} {i}", spam[i % spam.len()]), "spam"));
+        lines.push(jsonl_line(
+            &format!("{} take {i}", ham[i % ham.len()]),
+            "ham",
+        ));
+    }
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    lines.len()
+}
+
+#[test]
+fn train_then_eval_reports_every_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let train_corpus = dir.path().join("train.jsonl");
+    let test_corpus = dir.path().join("test.jsonl");
+    let model = dir.path().join("model.hgm");
+    write_corpus(&train_corpus, 0, 40);
+    let n_test = write_corpus(&test_corpus, 1000, 15);
+
+    let out = run(
+        &[
+            "train",
+            "--corpus",
+            train_corpus.to_str().unwrap(),
+            "--out",
+            model.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "train failed: {}", stderr(&out));
+    let loaded = Model::load(&model).expect("train wrote a model that loads");
+    assert_eq!(loaded.header().train_docs, [40, 40]);
+
+    let out = run(
+        &[
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--corpus",
+            test_corpus.to_str().unwrap(),
+            "--json",
+        ],
+        b"",
+    );
+    let v = json_of(&out);
+    for key in [
+        "n",
+        "auc",
+        "precision",
+        "recall",
+        "f1",
+        "ham_accepted",
+        "ham_held",
+        "ham_rejected",
+        "spam_accepted",
+        "spam_held",
+        "spam_rejected",
+        "held",
+    ] {
+        assert!(v[key].is_number(), "missing `{key}` in {v}");
+    }
+    assert_eq!(v["n"].as_u64(), Some(n_test as u64));
+    assert_eq!(v["n_spam"].as_u64(), Some(15));
+    assert_eq!(v["n_ham"].as_u64(), Some(15));
+    for key in [
+        "auc",
+        "precision",
+        "recall",
+        "f1",
+        "ham_accepted",
+        "ham_held",
+        "ham_rejected",
+        "spam_accepted",
+        "spam_held",
+        "spam_rejected",
+        "held",
+    ] {
+        let x = f(&v, key);
+        assert!((0.0..=1.0).contains(&x), "`{key}` = {x}");
+    }
+    for class in ["ham", "spam"] {
+        let sum: f64 = ["accepted", "held", "rejected"]
+            .iter()
+            .map(|w| f(&v, &format!("{class}_{w}")))
+            .sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{class} fractions sum to {sum}");
+    }
+    // Held overall is the class-weighted mean of the per-class held fractions.
+    let held = (15.0 * f(&v, "ham_held") + 15.0 * f(&v, "spam_held")) / 30.0;
+    assert!((f(&v, "held") - held).abs() < 1e-9);
+    // The templates are easy: a model that cannot separate them is broken.
+    assert!(f(&v, "auc") > 0.9, "{v}");
+}
+
+#[test]
+fn eval_cross_validates_the_shipped_corpus_by_group() {
+    let out = run(
+        &[
+            "eval",
+            "--corpus",
+            "models/corpus/youtube",
+            "--cv",
+            "group",
+            "--json",
+        ],
+        b"",
+    );
+    let v = json_of(&out);
+    assert_eq!(v["n"].as_u64(), Some(1711), "{v}");
+    let auc = f(&v, "auc");
+    assert!(auc > 0.95, "leave-one-video-out AUC fell to {auc}");
+    assert!(auc <= 1.0);
+    assert_eq!(
+        v["evaluated"].as_str(),
+        Some("leave-one-group-out over 5 groups"),
+        "{v}"
+    );
+    assert_eq!(v["dedup"]["kept"].as_u64(), Some(1711));
+}
+
+#[test]
+fn eval_refuses_the_shipped_model_on_its_own_corpus() {
+    let out = run(
+        &[
+            "eval",
+            "--model",
+            "models/default.hgm",
+            "--corpus",
+            "models/corpus/youtube",
+        ],
+        b"",
+    );
+    assert!(
+        !out.status.success(),
+        "evaluated a model on its training data"
+    );
+    assert!(out.stdout.is_empty(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("was trained on this very corpus"), "{err}");
+    assert!(err.contains("models/default.hgm"), "{err}");
+
+    // The same corpus copied elsewhere is still the same corpus.
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(manifest_path("models/corpus/youtube")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+    }
+    let out = run(
+        &[
+            "eval",
+            "--model",
+            "models/default.hgm",
+            "--corpus",
+            dir.path().to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("trained on this very corpus"));
+}
+
+#[test]
+fn train_names_the_file_and_line_of_a_bad_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("bad.jsonl");
+    let lines = [
+        jsonl_line("fine comment", "ham"),
+        jsonl_line("buy now", "spam"),
+        r#"{"label": "spam", "author": "no content here"}"#.to_string(),
+        jsonl_line("another", "ham"),
+    ];
+    std::fs::write(&corpus, lines.join("\n")).unwrap();
+    let model = dir.path().join("never.hgm");
+    let out = run(
+        &[
+            "train",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--out",
+            model.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(!out.status.success(), "trained on a malformed corpus");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}:3", corpus.display())),
+        "no file:line in {err}"
+    );
+    assert!(err.contains("content"), "{err}");
+    assert!(!model.exists(), "a model was written anyway");
+}
+
+#[test]
+fn train_is_reproducible_with_source_date_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    write_corpus(&corpus, 0, 30);
+    let train_to = |name: &str, epoch: &str| -> Vec<u8> {
+        let out_path = dir.path().join(name);
+        let out = run_with(
+            &[
+                "train",
+                "--corpus",
+                corpus.to_str().unwrap(),
+                "--out",
+                out_path.to_str().unwrap(),
+            ],
+            b"",
+            &[("SOURCE_DATE_EPOCH", epoch)],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        std::fs::read(out_path).unwrap()
+    };
+    let a = train_to("a.hgm", "1700000000");
+    let b = train_to("b.hgm", "1700000000");
+    assert!(a == b, "two trainings with SOURCE_DATE_EPOCH differ");
+    let model = Model::from_bytes(&a).unwrap();
+    assert_eq!(model.header().created_at, 1_700_000_000);
+    // The variable really is what sets the time.
+    let c = train_to("c.hgm", "1700000001");
+    assert!(a != c);
+    assert_eq!(
+        Model::from_bytes(&c).unwrap().header().created_at,
+        1_700_000_001
+    );
+}
