@@ -28,6 +28,17 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the gRPC API (built-in model and embedded reputation unless configured otherwise).
+    Serve(ServeArgs),
+    /// Check one comment against a running hamgate, from a shell.
+    Check(CheckArgs),
+    /// Load-test a running hamgate with real comments: throughput and latency percentiles.
+    BenchLoad(BenchLoadArgs),
+    /// Print the SHA-256 of an API key, as the settings' `key_sha256` wants it.
+    HashKey {
+        /// The key.
+        key: String,
+    },
     /// Train a model from labelled corpora (deduplicated first).
     Train(TrainArgs),
     /// Evaluate a model on data it did not see, or cross-validate by group.
@@ -72,6 +83,105 @@ impl ModelArgs {
             created_at: created_at(),
         }
     }
+}
+
+/// `hamgate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML settings file (see deploy/hamgate.example.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// gRPC listen address [default: 127.0.0.1:50051].
+    #[arg(long)]
+    pub grpc_addr: Option<std::net::SocketAddr>,
+    /// HTTP listen address (metrics, dashboard) [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub http_addr: Option<std::net::SocketAddr>,
+    /// Serve this model file instead of the built-in one.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Keep reputation in Redis at this URL (shared by every replica).
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// Allow serving without API keys on a non-loopback address.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// Log format: text or json.
+    #[arg(long)]
+    pub log_format: Option<String>,
+}
+
+/// `hamgate check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The server.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub addr: String,
+    /// API key (or HAMGATE_API_KEY).
+    #[arg(long, env = "HAMGATE_API_KEY")]
+    pub key: Option<String>,
+    /// The comment's text.
+    #[arg(long)]
+    pub content: String,
+    /// Author name.
+    #[arg(long, default_value = "")]
+    pub author: String,
+    /// Author e-mail.
+    #[arg(long, default_value = "")]
+    pub email: String,
+    /// Author URL.
+    #[arg(long, default_value = "")]
+    pub url: String,
+    /// Client IP.
+    #[arg(long, default_value = "")]
+    pub ip: String,
+    /// Client user agent.
+    #[arg(long, default_value = "")]
+    pub user_agent: String,
+    /// Honeypot field value.
+    #[arg(long, default_value = "")]
+    pub honeypot: String,
+    /// Comment type: comment, reply, trackback, pingback, contact-form, signup, message.
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    /// Mark as a test call (no reputation effects).
+    #[arg(long)]
+    pub test: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `hamgate bench-load`.
+#[derive(Debug, Args)]
+pub struct BenchLoadArgs {
+    /// The server.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub addr: String,
+    /// API key.
+    #[arg(long, env = "HAMGATE_API_KEY")]
+    pub key: Option<String>,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Seconds to run (bounded: at most 300).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Stop after this many calls (0 = only the duration bounds it).
+    #[arg(long, default_value_t = 0)]
+    pub requests: u64,
+    /// Target total calls per second (0 = as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Comments to send (default: the shipped YouTube corpus).
+    #[arg(long, default_value = "models/corpus/youtube")]
+    pub corpus: Vec<PathBuf>,
+    /// Give every call its own client IP.
+    #[arg(long)]
+    pub vary_ip: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `hamgate train`.
@@ -140,7 +250,9 @@ pub struct CorpusArgs {
 /// which clap reports itself).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_tracing(crate::config::LogFormat::Text);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -150,23 +262,206 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: crate::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HAMGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::config::LogFormat::Json => builder.json().try_init(),
+        crate::config::LogFormat::Text => builder.try_init(),
+    };
 }
 
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Serve(a) => cmd_serve(a),
+        Command::Check(a) => cmd_check(a),
+        Command::BenchLoad(a) => cmd_bench_load(a),
+        Command::HashKey { key } => {
+            println!("{}", crate::config::hash_key(&key));
+            Ok(())
+        }
         Command::Train(a) => cmd_train(a),
         Command::Eval(a) => cmd_eval(a),
         Command::Score(a) => cmd_score(a),
         Command::Corpus(a) => cmd_corpus(a),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn cmd_serve(a: ServeArgs) -> Result<()> {
+    let mut settings = crate::config::Settings::load(a.config.as_deref())?;
+    if let Some(v) = a.grpc_addr {
+        settings.grpc_addr = v;
+    }
+    if let Some(v) = a.http_addr {
+        settings.http_addr = v;
+    }
+    if let Some(v) = a.model {
+        settings.model = Some(v);
+    }
+    if let Some(v) = a.redis_url {
+        settings.reputation.redis_url = Some(v);
+        settings.reputation.backend = crate::config::ReputationBackend::Redis;
+    }
+    if a.insecure_no_auth {
+        settings.insecure_no_auth = true;
+    }
+    if let Some(v) = a.log_format {
+        settings.log_format = match v.as_str() {
+            "json" => crate::config::LogFormat::Json,
+            "text" => crate::config::LogFormat::Text,
+            other => bail!("--log-format: `{other}` is not `text` or `json`"),
+        };
+    }
+    init_tracing(settings.log_format);
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let started = std::time::Instant::now();
+        let app = crate::server::build_app(&settings)?;
+        let listener = crate::server::bind(settings.grpc_addr).await?;
+        tracing::info!(
+            grpc_addr = %settings.grpc_addr,
+            sites = if app.is_open() { "one open site (no keys configured)" } else { "keyed" },
+            reputation = ?settings.reputation.backend,
+            startup_ms = started.elapsed().as_millis() as u64,
+            "hamgate ready"
+        );
+        crate::server::serve(
+            app,
+            listener,
+            settings.limits.max_message_bytes,
+            crate::server::shutdown_signal(),
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+fn cmd_check(a: CheckArgs) -> Result<()> {
+    use crate::grpc::pb;
+    let kind = match a.kind.as_deref() {
+        None => pb::CommentType::Unspecified,
+        Some(name) => crate::grpc::convert::comment_type_from_name(name)
+            .with_context(|| format!("--type: unknown comment type `{name}`"))?,
+    };
+    let req = pb::CheckRequest {
+        comment: Some(pb::Comment {
+            content: a.content,
+            author_name: a.author,
+            author_email: a.email,
+            author_url: a.url,
+            r#type: kind as i32,
+            ..Default::default()
+        }),
+        client: Some(pb::Client {
+            ip: a.ip,
+            user_agent: a.user_agent,
+            honeypot: a.honeypot,
+            ..Default::default()
+        }),
+        is_test: a.test,
+        ..Default::default()
+    };
+    let rt = runtime()?;
+    let resp = rt.block_on(async {
+        let mut client = pb::comment_filter_client::CommentFilterClient::connect(a.addr.clone())
+            .await
+            .with_context(|| format!("connecting to {}", a.addr))?;
+        let mut request = tonic::Request::new(req);
+        if let Some(key) = &a.key {
+            let v = format!("Bearer {key}")
+                .parse()
+                .context("--key: not a valid header value")?;
+            request.metadata_mut().insert("authorization", v);
+        }
+        let resp = client
+            .check(request)
+            .await
+            .map_err(|s| anyhow::anyhow!("{:?}: {}", s.code(), s.message()))?;
+        anyhow::Ok(resp.into_inner())
+    })?;
+    let verdict = pb::Verdict::try_from(resp.verdict).unwrap_or(pb::Verdict::Unspecified);
+    if a.json {
+        let reasons: Vec<_> = resp
+            .reasons
+            .iter()
+            .map(|r| serde_json::json!({"label": r.label, "log_odds": r.log_odds}))
+            .collect();
+        let v = serde_json::json!({
+            "verdict": verdict.as_str_name(),
+            "spam_probability": resp.spam_probability,
+            "discard": resp.discard,
+            "degraded": resp.degraded,
+            "model_version": resp.model_version,
+            "check_id": resp.check_id,
+            "reasons": reasons,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let name = verdict
+            .as_str_name()
+            .trim_start_matches("VERDICT_")
+            .to_ascii_lowercase();
+        println!(
+            "verdict:          {name}{}",
+            if resp.discard { " (discard)" } else { "" }
+        );
+        println!("spam probability: {:.4}", resp.spam_probability);
+        println!("check id:         {}", resp.check_id);
+        println!("model version:    {}", resp.model_version);
+        if resp.degraded {
+            println!("degraded:         yes (an optional part was unavailable)");
+        }
+        println!("reasons (log-odds towards spam):");
+        for r in &resp.reasons {
+            println!("  {:>+7.3}  {}", r.log_odds, r.label);
+        }
+    }
+    Ok(())
+}
+
+fn cmd_bench_load(a: BenchLoadArgs) -> Result<()> {
+    anyhow::ensure!(
+        a.duration > 0.0 && a.duration <= 300.0,
+        "--duration must be in (0, 300] seconds"
+    );
+    let corpus = read_corpus(&a.corpus)?;
+    let (examples, _) = dedup(corpus.examples);
+    let plan = crate::loadgen::LoadPlan {
+        addr: a.addr,
+        connections: a.connections,
+        duration: std::time::Duration::from_secs_f64(a.duration),
+        requests: a.requests,
+        rate: a.rate,
+        key: a.key,
+        comments: examples.into_iter().map(|e| e.comment.content).collect(),
+        vary_ip: a.vary_ip,
+    };
+    let rt = runtime()?;
+    let r = rt.block_on(crate::loadgen::run(plan))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "{} ok, {} errors, {} degraded in {:.2}s: {:.0} checks/s",
+            r.ok, r.errors, r.degraded, r.seconds, r.throughput
+        );
+        println!(
+            "latency: p50 {} µs, p90 {} µs, p99 {} µs, p99.9 {} µs, max {} µs",
+            r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us
+        );
+    }
+    Ok(())
 }
 
 /// The creation time for new models: `SOURCE_DATE_EPOCH` when set (reproducible builds), else now.

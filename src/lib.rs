@@ -13,7 +13,14 @@
 //!    training, the model file);
 //! 3. [`policy`] (calibrated log-odds to accept / hold / reject) and [`eval`] (AUC, F1 and the
 //!    three-way view, leave-one-group-out cross-validation);
-//! 4. [`cli`]: the command-line front end (`train`, `eval`, `score`, `corpus`).
+//! 1. also [`config`] (settings: defaults, TOML file, environment) and [`reputation`] (decaying
+//!    spam/ham counts per hashed identifier; embedded and Redis stores);
+//! 4. [`app`]: the one application API (check, later feedback, stats, model admin) that every
+//!    adapter calls;
+//! 5. [`grpc`]: the thin gRPC adapter (generated code, conversions, error mapping);
+//! 6. [`server`] (wires the app, serves it, shuts down gracefully), [`loadgen`] (the load client)
+//!    and [`cli`]: the command-line front end (`serve`, `check`, `bench-load`, `train`, `eval`,
+//!    `score`, `corpus`, `hash-key`).
 //!
 //! # Example
 //! ```
@@ -28,10 +35,28 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod app;
 pub mod cli;
 pub mod comment;
+pub mod config;
 pub mod corpus;
 pub mod eval;
+pub mod grpc;
+pub mod loadgen;
 pub mod model;
 pub mod policy;
+pub mod reputation;
+pub mod server;
 pub mod text;
+
+/// 64 random bits from the standard library's per-process SipHash keys (seeded by the OS), for
+/// check-id prefixes and the embedded store's throwaway HMAC secret. Not for long-lived keys.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.write_u128(nanos);
+    h.finish()
+}

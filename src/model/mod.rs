@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::comment::Comment;
 use crate::policy::Thresholds;
+use crate::text::tokens::TokenSummary;
 use crate::text::{tokenize, FeatureId, Scratch};
 pub use calibration::Calibration;
 pub use counts::CountTable;
@@ -125,6 +126,8 @@ pub struct TextScore {
     pub raw_log_odds: f64,
     /// Calibrated log-odds of spam.
     pub log_odds: f64,
+    /// Links in the comment (for the policy's link limit).
+    pub links: u32,
 }
 
 impl TextScore {
@@ -208,8 +211,13 @@ impl Model {
 
     /// Collects a comment's feature ids into `out` (cleared first), deduplicated when the
     /// variant counts presence.
-    pub fn features(&self, comment: &Comment, scratch: &mut Scratch, out: &mut Vec<FeatureId>) {
-        features_for(self.header.nb.variant, comment, scratch, out);
+    pub fn features(
+        &self,
+        comment: &Comment,
+        scratch: &mut Scratch,
+        out: &mut Vec<FeatureId>,
+    ) -> TokenSummary {
+        features_for(self.header.nb.variant, comment, scratch, out)
     }
 
     #[inline]
@@ -308,11 +316,12 @@ impl Model {
         scratch: &mut Scratch,
         features: &mut Vec<FeatureId>,
     ) -> TextScore {
-        self.features(comment, scratch, features);
+        let summary = self.features(comment, scratch, features);
         let raw = self.raw_log_odds(features);
         TextScore {
             raw_log_odds: raw,
             log_odds: self.header.calibration.apply(raw),
+            links: summary.links,
         }
     }
 
@@ -403,13 +412,14 @@ pub fn features_for(
     comment: &Comment,
     scratch: &mut Scratch,
     out: &mut Vec<FeatureId>,
-) {
+) -> TokenSummary {
     out.clear();
-    tokenize(comment, scratch, &mut |t| out.push(t.feature()));
+    let summary = tokenize(comment, scratch, &mut |t| out.push(t.feature()));
     if variant.presence() {
         out.sort_unstable();
         out.dedup();
     }
+    summary
 }
 
 /// Survival function of the chi-square distribution with an even number of degrees of freedom

@@ -137,8 +137,21 @@ fn is_tld(s: &str) -> bool {
     TLDS.contains(&s)
 }
 
+/// What tokenising saw, beyond the tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenSummary {
+    /// Links in the text (with or without scheme, in `href`s, spelled out).
+    pub links: u32,
+    /// Words looked at.
+    pub words: u32,
+}
+
 /// Cuts `comment` into tokens and hands each to `emit`. See the module docs for what it emits.
-pub fn tokenize(comment: &Comment, scratch: &mut Scratch, emit: &mut dyn FnMut(Token<'_>)) {
+pub fn tokenize(
+    comment: &Comment,
+    scratch: &mut Scratch,
+    emit: &mut dyn FnMut(Token<'_>),
+) -> TokenSummary {
     normalize_into(&comment.content, &mut scratch.norm);
     let norm = &scratch.norm;
     let text = norm.text.as_str();
@@ -277,6 +290,10 @@ pub fn tokenize(comment: &Comment, scratch: &mut Scratch, emit: &mut dyn FnMut(T
 
     emit_shapes(norm, links, words, long_word, emit);
     emit_metadata(comment, &mut scratch.word_buf, emit);
+    TokenSummary {
+        links,
+        words: words as u32,
+    }
 }
 
 const DIGIT_SHAPES: [&str; 13] = [

@@ -1,0 +1,426 @@
+//! The application API: the one place that checks comments, which every adapter (gRPC now,
+//! HTTP and Akismet later) calls, so they all speak with one voice.
+//!
+//! [`App`] is a cheap `Clone` handle over shared state: the model, the reputation store, the
+//! identifier hasher, the sites and their keys. It knows nothing of transports; it takes domain
+//! inputs ([`CheckInput`]), validates them against the configured limits (errors name the field
+//! as the public API spells it), and returns domain outcomes or an [`AppError`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::comment::{Comment, Label};
+use crate::config::{Limits, Settings};
+use crate::model::Model;
+use crate::policy::{decide, Decision, Signals, SitePolicy, Thresholds, Verdict};
+use crate::reputation::{now_secs, IdentityHasher, ReputationStore};
+use crate::text::Scratch;
+
+/// The name of the single open site served when no keys are configured.
+pub const OPEN_SITE: &str = "default";
+/// Text reasons listed per check.
+const TEXT_REASONS: usize = 6;
+
+/// Why a call failed. Adapters map each kind to their own status once.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AppError {
+    /// The input is bad; `field` names it as the public API does (`comment.content`).
+    #[error("{field}: {message}")]
+    InvalidArgument {
+        /// The field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No key, or a key no site has.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A valid key that may not do this.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Something that is our fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    fn invalid(field: impl Into<String>, message: impl Into<String>) -> AppError {
+        AppError::InvalidArgument {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error with `prefix.` in front of the field (for batch items).
+    pub fn in_field(self, prefix: &str) -> AppError {
+        match self {
+            AppError::InvalidArgument { field, message } => AppError::InvalidArgument {
+                field: format!("{prefix}.{field}"),
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Who is calling: the site their key acts for, and whether it is the admin key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The site.
+    pub site: String,
+    /// Whether this is the admin key.
+    pub admin: bool,
+}
+
+/// One comment to check, as every adapter hands it over.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckInput {
+    /// The comment and its sender's details.
+    pub comment: Comment,
+    /// The id of the comment it replies to.
+    pub parent_id: String,
+    /// The comment's language.
+    pub language: String,
+    /// The post's URL.
+    pub permalink: String,
+    /// When the post was published (seconds since the epoch, 0 = unknown).
+    pub published_unix: i64,
+    /// The client's Referer.
+    pub referrer: String,
+    /// The honeypot field's value.
+    pub honeypot: String,
+    /// The caller's own id for the comment.
+    pub external_id: String,
+    /// A test call: no reputation or training effects.
+    pub is_test: bool,
+}
+
+/// The answer to one check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckOutcome {
+    /// Verdict, probability, reasons, discard.
+    pub decision: Decision,
+    /// The model version that scored it.
+    pub model_version: String,
+    /// This check's id.
+    pub check_id: String,
+    /// Whether an optional part was unavailable.
+    pub degraded: bool,
+    /// The caller's id, echoed.
+    pub external_id: String,
+}
+
+/// The application. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    model: Model,
+    model_version: String,
+    store: Arc<dyn ReputationStore>,
+    hasher: IdentityHasher,
+    limits: Limits,
+    keys: HashMap<String, Caller>,
+    open: bool,
+    policies: HashMap<String, SitePolicy>,
+    default_policy: SitePolicy,
+    check_prefix: String,
+    check_counter: AtomicU64,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("model_version", &self.inner.model_version)
+            .field("store", &self.inner.store.name())
+            .field("sites", &self.inner.policies.len())
+            .finish()
+    }
+}
+
+fn logit(p: f64) -> f64 {
+    (p / (1.0 - p)).ln()
+}
+
+impl App {
+    /// Builds the application from validated settings, a model and a reputation store.
+    pub fn new(
+        settings: &Settings,
+        model: Model,
+        model_version: String,
+        store: Arc<dyn ReputationStore>,
+        hasher: IdentityHasher,
+    ) -> App {
+        let default_policy = SitePolicy {
+            thresholds: model.thresholds(),
+            max_links: settings.policy.max_links,
+            reputation_cap: settings.policy.reputation_cap,
+            discard_margin: settings.policy.discard_margin,
+        };
+        let mut keys = HashMap::new();
+        let mut policies = HashMap::new();
+        for (name, site) in &settings.sites {
+            for k in &site.key_sha256 {
+                keys.insert(
+                    k.to_ascii_lowercase(),
+                    Caller {
+                        site: name.clone(),
+                        admin: false,
+                    },
+                );
+            }
+            let mut p = default_policy;
+            if let Some(a) = site.accept_below {
+                p.thresholds.accept_below = logit(a);
+            }
+            if let Some(r) = site.reject_at {
+                p.thresholds.reject_at = logit(r);
+            }
+            if p.thresholds.accept_below > p.thresholds.reject_at {
+                p.thresholds = Thresholds {
+                    accept_below: p.thresholds.reject_at,
+                    reject_at: p.thresholds.reject_at,
+                };
+            }
+            if let Some(m) = site.max_links {
+                p.max_links = m;
+            }
+            policies.insert(name.clone(), p);
+        }
+        if let Some(admin) = &settings.admin_key_sha256 {
+            keys.insert(
+                admin.to_ascii_lowercase(),
+                Caller {
+                    site: OPEN_SITE.into(),
+                    admin: true,
+                },
+            );
+        }
+        let open = settings.sites.values().all(|s| s.key_sha256.is_empty());
+        App {
+            inner: Arc::new(Inner {
+                model,
+                model_version,
+                store,
+                hasher,
+                limits: settings.limits,
+                keys,
+                open,
+                policies,
+                default_policy,
+                check_prefix: format!("{:08x}", crate::random_u64() as u32),
+                check_counter: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The model version in service.
+    pub fn model_version(&self) -> &str {
+        &self.inner.model_version
+    }
+
+    /// The model in service.
+    pub fn model(&self) -> &Model {
+        &self.inner.model
+    }
+
+    /// The input limits.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// Whether the service runs one open site (no keys configured).
+    pub fn is_open(&self) -> bool {
+        self.inner.open
+    }
+
+    /// Resolves a bearer token to a caller. With no keys configured every call acts for the
+    /// open site `default`.
+    pub fn authenticate(&self, bearer: Option<&str>) -> Result<Caller, AppError> {
+        match bearer {
+            Some(key) if !key.is_empty() => {
+                let hash = crate::config::hash_key(key);
+                if let Some(caller) = self.inner.keys.get(&hash) {
+                    return Ok(caller.clone());
+                }
+                if self.inner.open {
+                    return Ok(Caller {
+                        site: OPEN_SITE.into(),
+                        admin: false,
+                    });
+                }
+                Err(AppError::Unauthenticated("unknown API key".into()))
+            }
+            _ if self.inner.open => Ok(Caller {
+                site: OPEN_SITE.into(),
+                admin: false,
+            }),
+            _ => Err(AppError::Unauthenticated(
+                "missing API key: send `authorization: Bearer <key>`".into(),
+            )),
+        }
+    }
+
+    fn policy(&self, site: &str) -> &SitePolicy {
+        self.inner
+            .policies
+            .get(site)
+            .unwrap_or(&self.inner.default_policy)
+    }
+
+    /// Checks that `input` is within the limits; errors name the field.
+    pub fn validate(&self, input: &CheckInput) -> Result<(), AppError> {
+        let limits = &self.inner.limits;
+        let c = &input.comment;
+        if c.content.trim().is_empty() {
+            return Err(AppError::invalid("comment.content", "must not be empty"));
+        }
+        if c.content.len() > limits.max_content_bytes {
+            return Err(AppError::invalid(
+                "comment.content",
+                format!(
+                    "{} bytes is over the limit of {} bytes",
+                    c.content.len(),
+                    limits.max_content_bytes
+                ),
+            ));
+        }
+        let fields: [(&str, &str); 10] = [
+            ("comment.author_name", &c.author),
+            ("comment.author_email", &c.email),
+            ("comment.author_url", &c.url),
+            ("comment.parent_id", &input.parent_id),
+            ("comment.language", &input.language),
+            ("post.permalink", &input.permalink),
+            ("client.ip", &c.ip),
+            ("client.user_agent", &c.user_agent),
+            ("client.referrer", &input.referrer),
+            ("client.honeypot", &input.honeypot),
+        ];
+        for (field, value) in fields {
+            if value.len() > limits.max_field_bytes {
+                return Err(AppError::invalid(
+                    field,
+                    format!(
+                        "{} bytes is over the limit of {} bytes",
+                        value.len(),
+                        limits.max_field_bytes
+                    ),
+                ));
+            }
+        }
+        if input.external_id.len() > limits.max_field_bytes {
+            return Err(AppError::invalid("external_id", "too long"));
+        }
+        if !c.ip.trim().is_empty() && c.ip.trim().parse::<std::net::IpAddr>().is_err() {
+            return Err(AppError::invalid(
+                "client.ip",
+                "is not an IPv4 or IPv6 address",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks one comment for `caller`'s site.
+    pub async fn check(
+        &self,
+        caller: &Caller,
+        input: CheckInput,
+    ) -> Result<CheckOutcome, AppError> {
+        self.validate(&input)?;
+        Ok(self.check_valid(caller, input).await)
+    }
+
+    /// Checks up to `limits.max_batch` comments; one invalid item fails the batch, naming it.
+    pub async fn check_batch(
+        &self,
+        caller: &Caller,
+        inputs: Vec<CheckInput>,
+    ) -> Result<Vec<CheckOutcome>, AppError> {
+        if inputs.is_empty() {
+            return Err(AppError::invalid("requests", "must not be empty"));
+        }
+        if inputs.len() > self.inner.limits.max_batch {
+            return Err(AppError::invalid(
+                "requests",
+                format!(
+                    "{} comments is over the limit of {} per batch",
+                    inputs.len(),
+                    self.inner.limits.max_batch
+                ),
+            ));
+        }
+        for (i, input) in inputs.iter().enumerate() {
+            self.validate(input)
+                .map_err(|e| e.in_field(&format!("requests[{i}]")))?;
+        }
+        let mut out = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            out.push(self.check_valid(caller, input).await);
+        }
+        Ok(out)
+    }
+
+    async fn check_valid(&self, caller: &Caller, input: CheckInput) -> CheckOutcome {
+        let inner = &self.inner;
+        let mut scratch = Scratch::default();
+        let mut feats = Vec::new();
+        let text = inner
+            .model
+            .score_with(&input.comment, &mut scratch, &mut feats);
+        let text_reasons = inner.model.explain(&input.comment, TEXT_REASONS);
+
+        let ids = inner.hasher.identities(&input.comment);
+        let now = now_secs();
+        let (tallies, degraded) = match inner.store.lookup(&ids, now).await {
+            Ok(t) => (Some(t), false),
+            Err(e) => {
+                tracing::warn!(store = inner.store.name(), cause = %e, "reputation lookup failed; answering without it");
+                (None, true)
+            }
+        };
+        let reputation: Option<Vec<_>> =
+            tallies.map(|t| ids.iter().map(|i| i.kind).zip(t).collect());
+        let policy = self.policy(&caller.site);
+        let decision = decide(
+            policy,
+            &Signals {
+                text,
+                text_reasons: &text_reasons,
+                reputation: reputation.as_deref(),
+                links: text.links,
+                honeypot_filled: !input.honeypot.trim().is_empty(),
+            },
+        );
+
+        // The verdict becomes history for the sender's identifiers. Held comments teach
+        // nothing until a moderator decides; test calls never teach. Recording happens after
+        // the answer, off the request path, so the caller waits for one store round trip only.
+        let learned = match decision.verdict {
+            Verdict::Reject => Some(Label::Spam),
+            Verdict::Accept => Some(Label::Ham),
+            Verdict::Hold => None,
+        };
+        if let (Some(label), false, false) = (learned, input.is_test, degraded) {
+            let store = Arc::clone(&inner.store);
+            tokio::spawn(async move {
+                if let Err(e) = store.record(&ids, label, 1.0, now).await {
+                    tracing::warn!(store = store.name(), cause = %e, "recording reputation failed");
+                }
+            });
+        }
+
+        let n = inner.check_counter.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(site = %caller.site, verdict = decision.verdict.as_str(), degraded, "checked");
+        CheckOutcome {
+            decision,
+            model_version: inner.model_version.clone(),
+            check_id: format!("{}-{:x}", inner.check_prefix, n),
+            degraded,
+            external_id: input.external_id,
+        }
+    }
+}

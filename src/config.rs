@@ -1,0 +1,380 @@
+//! Settings: one serde struct, layered as defaults, then a TOML file (`--config FILE`), then
+//! `HAMGATE_...` environment variables (then command-line flags, applied by the CLI).
+//!
+//! Secrets are not stored in the clear: sites and the admin are named by the SHA-256 of their API
+//! key (`hamgate hash-key KEY` prints it), and the reputation HMAC secret can come from the
+//! environment rather than the file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for these settings.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("environment variable {name}: {message}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The settings contradict each other or are unsafe.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Which reputation store to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReputationBackend {
+    /// In-process, bounded, per replica (the default).
+    #[default]
+    Embedded,
+    /// Redis, shared by every replica.
+    Redis,
+}
+
+/// All settings of `hamgate serve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where the gRPC API listens.
+    pub grpc_addr: SocketAddr,
+    /// Where the HTTP side (metrics, dashboard) will listen.
+    pub http_addr: SocketAddr,
+    /// Allow serving without API keys on a non-loopback address.
+    pub insecure_no_auth: bool,
+    /// A model file to serve instead of the built-in one.
+    pub model: Option<PathBuf>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// SHA-256 (hex) of the admin API key.
+    pub admin_key_sha256: Option<String>,
+    /// Sites by name.
+    pub sites: BTreeMap<String, SiteSettings>,
+    /// Input limits.
+    pub limits: Limits,
+    /// Reputation store.
+    pub reputation: ReputationSettings,
+    /// The decision policy's defaults (sites may override thresholds and link limits).
+    pub policy: PolicySettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            insecure_no_auth: false,
+            model: None,
+            log_format: LogFormat::Text,
+            admin_key_sha256: None,
+            sites: BTreeMap::new(),
+            limits: Limits::default(),
+            reputation: ReputationSettings::default(),
+            policy: PolicySettings::default(),
+        }
+    }
+}
+
+/// One site.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteSettings {
+    /// SHA-256 (hex) of each API key that acts for this site.
+    pub key_sha256: Vec<String>,
+    /// Override of the model's accept threshold, as a probability.
+    pub accept_below: Option<f64>,
+    /// Override of the model's reject threshold, as a probability.
+    pub reject_at: Option<f64>,
+    /// Override of the policy's link limit.
+    pub max_links: Option<u32>,
+}
+
+/// Input limits. Breaking one gets INVALID_ARGUMENT naming the field.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest gRPC message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Longest comment content, in bytes.
+    pub max_content_bytes: usize,
+    /// Longest value of any other text field, in bytes.
+    pub max_field_bytes: usize,
+    /// Most comments in one CheckBatch.
+    pub max_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 4 << 20,
+            max_content_bytes: 64 << 10,
+            max_field_bytes: 2048,
+            max_batch: 1000,
+        }
+    }
+}
+
+/// Reputation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReputationSettings {
+    /// Embedded or Redis.
+    pub backend: ReputationBackend,
+    /// Redis URL (`redis://host:port/db`); setting it selects the Redis backend.
+    pub redis_url: Option<String>,
+    /// The install secret that keys the identifier HMACs. Required with Redis (every replica
+    /// must share it); a random one per process is used when embedded and unset.
+    pub secret: Option<String>,
+    /// Half-life of the counts, in seconds.
+    pub half_life_secs: u64,
+    /// Most identifiers the embedded store keeps.
+    pub max_entries: usize,
+    /// How long a check waits for Redis before answering without it (degraded).
+    pub timeout_ms: u64,
+}
+
+impl Default for ReputationSettings {
+    fn default() -> Self {
+        ReputationSettings {
+            backend: ReputationBackend::Embedded,
+            redis_url: None,
+            secret: None,
+            half_life_secs: 7 * 24 * 3600,
+            max_entries: 200_000,
+            timeout_ms: 50,
+        }
+    }
+}
+
+/// Policy defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySettings {
+    /// More links than this in a comment hold it for a moderator.
+    pub max_links: u32,
+    /// Most log-odds all reputation evidence together may add or remove.
+    pub reputation_cap: f64,
+    /// A rejected comment this many log-odds above the reject threshold is marked `discard`.
+    pub discard_margin: f64,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        PolicySettings {
+            max_links: 3,
+            reputation_cap: 4.0,
+            discard_margin: 3.0,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then the TOML file when given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
+            }
+            None => Settings::default(),
+        };
+        settings.apply_env(|name| std::env::var(name).ok())?;
+        Ok(settings)
+    }
+
+    /// Applies `HAMGATE_...` variables read through `get` (a parameter so tests need not touch
+    /// the process environment).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &'static str, v: &str) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+                name,
+                message: e.to_string(),
+            })
+        }
+        if let Some(v) = get("HAMGATE_GRPC_ADDR") {
+            self.grpc_addr = parse("HAMGATE_GRPC_ADDR", &v)?;
+        }
+        if let Some(v) = get("HAMGATE_HTTP_ADDR") {
+            self.http_addr = parse("HAMGATE_HTTP_ADDR", &v)?;
+        }
+        if let Some(v) = get("HAMGATE_INSECURE_NO_AUTH") {
+            self.insecure_no_auth = parse("HAMGATE_INSECURE_NO_AUTH", &v)?;
+        }
+        if let Some(v) = get("HAMGATE_MODEL") {
+            self.model = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("HAMGATE_LOG_FORMAT") {
+            self.log_format = match v.trim() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(ConfigError::Env {
+                        name: "HAMGATE_LOG_FORMAT",
+                        message: format!("`{other}` is not `text` or `json`"),
+                    })
+                }
+            };
+        }
+        if let Some(v) = get("HAMGATE_ADMIN_KEY_SHA256") {
+            self.admin_key_sha256 = Some(v.trim().to_ascii_lowercase());
+        }
+        if let Some(v) = get("HAMGATE_REDIS_URL") {
+            self.reputation.redis_url = Some(v);
+            self.reputation.backend = ReputationBackend::Redis;
+        }
+        if let Some(v) = get("HAMGATE_REPUTATION_SECRET") {
+            self.reputation.secret = Some(v);
+        }
+        if let Some(v) = get("HAMGATE_REPUTATION_TIMEOUT_MS") {
+            self.reputation.timeout_ms = parse("HAMGATE_REPUTATION_TIMEOUT_MS", &v)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the settings make sense together; called before serving.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let no_keys = self.sites.values().all(|s| s.key_sha256.is_empty());
+        if no_keys && !self.grpc_addr.ip().is_loopback() && !self.insecure_no_auth {
+            return Err(ConfigError::Invalid(format!(
+                "no API keys are configured, so hamgate serves one open site; it refuses to do that on the non-loopback address {} unless --insecure-no-auth is given",
+                self.grpc_addr
+            )));
+        }
+        for (name, site) in &self.sites {
+            for k in &site.key_sha256 {
+                if k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(ConfigError::Invalid(format!(
+                        "sites.{name}.key_sha256: `{k}` is not a hex SHA-256 (use `hamgate hash-key KEY`)"
+                    )));
+                }
+            }
+            for (field, p) in [
+                ("accept_below", site.accept_below),
+                ("reject_at", site.reject_at),
+            ] {
+                if let Some(p) = p {
+                    if !(p > 0.0 && p < 1.0) {
+                        return Err(ConfigError::Invalid(format!(
+                            "sites.{name}.{field}: {p} is not a probability in (0, 1)"
+                        )));
+                    }
+                }
+            }
+        }
+        if self.reputation.backend == ReputationBackend::Redis {
+            if self.reputation.redis_url.is_none() {
+                return Err(ConfigError::Invalid(
+                    "reputation.backend = redis needs reputation.redis_url (or HAMGATE_REDIS_URL)"
+                        .into(),
+                ));
+            }
+            if self.reputation.secret.as_deref().is_none_or(str::is_empty) {
+                return Err(ConfigError::Invalid(
+                    "the Redis reputation store needs reputation.secret (or HAMGATE_REPUTATION_SECRET), shared by every replica".into(),
+                ));
+            }
+        }
+        if self.reputation.half_life_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "reputation.half_life_secs must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The SHA-256 (hex) of an API key, as the settings store it.
+pub fn hash_key(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    crate::corpus::hex(&Sha256::digest(key.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_file_then_environment() {
+        let text = format!(
+            "grpc_addr = \"127.0.0.1:6000\"\n[sites.blog]\nkey_sha256 = [\"{}\"]\n",
+            hash_key("k")
+        );
+        let mut s: Settings = toml::from_str(&text).unwrap();
+        assert_eq!(s.grpc_addr.port(), 6000);
+        s.apply_env(|n| (n == "HAMGATE_GRPC_ADDR").then(|| "127.0.0.1:7000".to_string()))
+            .unwrap();
+        assert_eq!(s.grpc_addr.port(), 7000);
+        assert_eq!(s.sites["blog"].key_sha256, vec![hash_key("k")]);
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn refuses_open_service_off_loopback() {
+        let s = Settings {
+            grpc_addr: "0.0.0.0:50051".parse().unwrap(),
+            ..Settings::default()
+        };
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--insecure-no-auth"));
+        let s = Settings {
+            insecure_no_auth: true,
+            ..s
+        };
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_env_are_errors() {
+        assert!(toml::from_str::<Settings>("grpc_adr = \"x\"").is_err());
+        let mut s = Settings::default();
+        let err = s
+            .apply_env(|n| (n == "HAMGATE_GRPC_ADDR").then(|| "nope".to_string()))
+            .unwrap_err();
+        assert!(err.to_string().contains("HAMGATE_GRPC_ADDR"));
+    }
+}

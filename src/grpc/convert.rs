@@ -1,0 +1,109 @@
+//! Proto messages to domain inputs and back. A missing required message is INVALID_ARGUMENT
+//! naming it; unknown enum values fall back to "unspecified" rather than failing, so old
+//! servers accept new clients.
+
+use super::pb;
+use crate::app::{AppError, CheckInput, CheckOutcome};
+use crate::comment::{Comment, CommentKind};
+use crate::policy::{ReasonKind, Verdict};
+
+impl TryFrom<pb::CheckRequest> for CheckInput {
+    type Error = AppError;
+
+    fn try_from(req: pb::CheckRequest) -> Result<Self, Self::Error> {
+        let comment = req.comment.ok_or_else(|| AppError::InvalidArgument {
+            field: "comment".into(),
+            message: "is required".into(),
+        })?;
+        let post = req.post.unwrap_or_default();
+        let client = req.client.unwrap_or_default();
+        Ok(CheckInput {
+            comment: Comment {
+                content: comment.content,
+                author: comment.author_name,
+                email: comment.author_email,
+                url: comment.author_url,
+                ip: client.ip,
+                user_agent: client.user_agent,
+                kind: kind_from_proto(comment.r#type),
+            },
+            parent_id: comment.parent_id,
+            language: comment.language,
+            permalink: post.permalink,
+            published_unix: post.published_unix,
+            referrer: client.referrer,
+            honeypot: client.honeypot,
+            external_id: req.external_id,
+            is_test: req.is_test,
+        })
+    }
+}
+
+fn kind_from_proto(v: i32) -> CommentKind {
+    use pb::CommentType as T;
+    match T::try_from(v).unwrap_or(T::Unspecified) {
+        T::Unspecified => CommentKind::Unspecified,
+        T::Comment => CommentKind::Comment,
+        T::Reply => CommentKind::Reply,
+        T::Trackback => CommentKind::Trackback,
+        T::Pingback => CommentKind::Pingback,
+        T::ContactForm => CommentKind::ContactForm,
+        T::Signup => CommentKind::Signup,
+        T::Message => CommentKind::Message,
+    }
+}
+
+/// The proto value of a verdict.
+pub fn verdict_to_proto(v: Verdict) -> pb::Verdict {
+    match v {
+        Verdict::Accept => pb::Verdict::Accept,
+        Verdict::Hold => pb::Verdict::Hold,
+        Verdict::Reject => pb::Verdict::Reject,
+    }
+}
+
+fn reason_kind_to_proto(k: ReasonKind) -> pb::ReasonKind {
+    match k {
+        ReasonKind::TextToken => pb::ReasonKind::TextToken,
+        ReasonKind::Reputation => pb::ReasonKind::Reputation,
+        ReasonKind::Rule => pb::ReasonKind::Rule,
+    }
+}
+
+impl From<CheckOutcome> for pb::CheckResponse {
+    fn from(o: CheckOutcome) -> Self {
+        pb::CheckResponse {
+            verdict: verdict_to_proto(o.decision.verdict) as i32,
+            spam_probability: o.decision.probability,
+            reasons: o
+                .decision
+                .reasons
+                .into_iter()
+                .map(|r| pb::Reason {
+                    kind: reason_kind_to_proto(r.kind) as i32,
+                    label: r.label,
+                    log_odds: r.log_odds,
+                })
+                .collect(),
+            discard: o.decision.discard,
+            model_version: o.model_version,
+            check_id: o.check_id,
+            degraded: o.degraded,
+            external_id: o.external_id,
+        }
+    }
+}
+
+/// The domain kind of a proto comment type name, for the CLI client (`--type trackback`).
+pub fn comment_type_from_name(name: &str) -> Option<pb::CommentType> {
+    Some(match name {
+        "comment" => pb::CommentType::Comment,
+        "reply" => pb::CommentType::Reply,
+        "trackback" => pb::CommentType::Trackback,
+        "pingback" => pb::CommentType::Pingback,
+        "contact-form" | "contact_form" => pb::CommentType::ContactForm,
+        "signup" => pb::CommentType::Signup,
+        "message" => pb::CommentType::Message,
+        _ => return None,
+    })
+}

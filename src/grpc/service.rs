@@ -1,0 +1,72 @@
+//! The `CommentFilter` service: authenticate, convert, call the app, convert back.
+
+use tonic::{Request, Response, Status};
+
+use super::pb;
+use super::pb::comment_filter_server::CommentFilter;
+use crate::app::{App, AppError, Caller, CheckInput};
+
+/// The gRPC face of [`App`].
+#[derive(Debug, Clone)]
+pub struct FilterService {
+    app: App,
+}
+
+impl FilterService {
+    /// Wraps the application.
+    pub fn new(app: App) -> FilterService {
+        FilterService { app }
+    }
+
+    fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
+        let bearer = match req.metadata().get("authorization") {
+            None => None,
+            Some(v) => {
+                let v = v.to_str().map_err(|_| {
+                    Status::unauthenticated("authorization metadata is not valid ASCII")
+                })?;
+                let key = v
+                    .strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+                    .ok_or_else(|| {
+                        Status::unauthenticated("authorization must be `Bearer <key>`")
+                    })?;
+                Some(key.trim())
+            }
+        };
+        Ok(self.app.authenticate(bearer)?)
+    }
+}
+
+#[tonic::async_trait]
+impl CommentFilter for FilterService {
+    async fn check(
+        &self,
+        req: Request<pb::CheckRequest>,
+    ) -> Result<Response<pb::CheckResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let input = CheckInput::try_from(req.into_inner())?;
+        let outcome = self.app.check(&caller, input).await?;
+        Ok(Response::new(outcome.into()))
+    }
+
+    async fn check_batch(
+        &self,
+        req: Request<pb::CheckBatchRequest>,
+    ) -> Result<Response<pb::CheckBatchResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let inputs = req
+            .into_inner()
+            .requests
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                CheckInput::try_from(r).map_err(|e| e.in_field(&format!("requests[{i}]")))
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        let outcomes = self.app.check_batch(&caller, inputs).await?;
+        Ok(Response::new(pb::CheckBatchResponse {
+            responses: outcomes.into_iter().map(Into::into).collect(),
+        }))
+    }
+}

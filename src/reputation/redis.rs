@@ -1,0 +1,199 @@
+//! The Redis reputation store, shared by every replica.
+//!
+//! Each identifier is one hash, `hg:rep:<kind>:{<hmac>}`, with fields `s` (spam), `h` (ham) and
+//! `t` (when they were last decayed, seconds). The braces are a Redis Cluster hash tag: every key
+//! an operation touches is one key, so the store works the same on a single server and on a
+//! cluster.
+//!
+//! - A lookup is one pipelined round trip: `HMGET s h t` per identifier, decayed on our side.
+//! - A record is one pipelined round trip of small Lua scripts (`EVAL`, one key each), which decay
+//!   the old counts, add the new weight and refresh the expiry atomically on the server. The
+//!   script text travels with every call instead of `EVALSHA`, so a restarted Redis with an
+//!   empty script cache needs no special handling.
+//!
+//! The connection is a `redis::aio::ConnectionManager`, which reconnects by itself. When Redis
+//! is down at start-up, a background task keeps trying to connect; until it succeeds every call
+//! fails fast with [`ReputationError::Unavailable`] and checks are answered degraded. Every call
+//! is bounded by the configured timeout.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{Identity, ReputationError, ReputationStore, StoreFuture, Tally};
+use crate::comment::Label;
+
+const RECORD_SCRIPT: &str = r#"
+local now = tonumber(ARGV[1])
+local half_life = tonumber(ARGV[2])
+local v = redis.call('HMGET', KEYS[1], 's', 'h', 't')
+local s = tonumber(v[1]) or 0
+local h = tonumber(v[2]) or 0
+local t = tonumber(v[3]) or now
+local f = 1
+if now > t then f = math.pow(0.5, (now - t) / half_life) else now = t end
+s = s * f + tonumber(ARGV[3])
+h = h * f + tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], 's', tostring(s), 'h', tostring(h), 't', tostring(now))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+return 1
+"#;
+
+/// The Redis store.
+pub struct RedisStore {
+    conn: OnceLock<ConnectionManager>,
+    timeout: Duration,
+    half_life: u64,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("connected", &self.conn.get().is_some())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The Redis key of an identifier.
+pub fn key_of(id: &Identity) -> String {
+    format!("hg:rep:{}:{{{}}}", id.kind.as_str(), id.hash)
+}
+
+impl RedisStore {
+    /// Parses `url` now (a bad URL is a start-up error) and connects in the background, so
+    /// hamgate starts and serves (degraded) even while Redis is down. Must be called inside a
+    /// Tokio runtime.
+    pub fn connect(
+        url: &str,
+        timeout_ms: u64,
+        half_life: u64,
+    ) -> Result<Arc<RedisStore>, ReputationError> {
+        let client = redis::Client::open(url)
+            .map_err(|e| ReputationError::Unavailable(format!("invalid Redis URL: {e}")))?;
+        let timeout = Duration::from_millis(timeout_ms.max(1));
+        let store = Arc::new(RedisStore {
+            conn: OnceLock::new(),
+            timeout,
+            half_life: half_life.max(1),
+        });
+        let weak = Arc::downgrade(&store);
+        tokio::spawn(async move {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_millis(500)))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(2)
+                .set_max_delay(Duration::from_millis(500));
+            loop {
+                match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+                    Ok(manager) => {
+                        if let Some(store) = weak.upgrade() {
+                            let _ = store.conn.set(manager);
+                            tracing::info!("connected to Redis");
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        if weak.strong_count() == 0 {
+                            return;
+                        }
+                        tracing::warn!(cause = %e, "Redis not reachable yet; serving without reputation");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+        Ok(store)
+    }
+
+    /// Whether the first connection has been made.
+    pub fn is_connected(&self) -> bool {
+        self.conn.get().is_some()
+    }
+
+    fn manager(&self) -> Result<ConnectionManager, ReputationError> {
+        self.conn
+            .get()
+            .cloned()
+            .ok_or_else(|| ReputationError::Unavailable("not connected to Redis yet".into()))
+    }
+
+    async fn bounded<T>(
+        &self,
+        fut: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, ReputationError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(ReputationError::Unavailable(e.to_string())),
+            Err(_) => Err(ReputationError::Timeout(self.timeout.as_millis() as u64)),
+        }
+    }
+}
+
+impl ReputationStore for RedisStore {
+    fn lookup<'a>(&'a self, ids: &'a [Identity], now: u64) -> StoreFuture<'a, Vec<Tally>> {
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut conn = self.manager()?;
+            let mut pipe = redis::pipe();
+            for id in ids {
+                pipe.cmd("HMGET").arg(key_of(id)).arg("s").arg("h").arg("t");
+            }
+            let rows: Vec<(Option<f64>, Option<f64>, Option<u64>)> =
+                self.bounded(pipe.query_async(&mut conn)).await?;
+            Ok(rows
+                .into_iter()
+                .map(|(s, h, t)| {
+                    let tally = Tally {
+                        spam: s.unwrap_or(0.0),
+                        ham: h.unwrap_or(0.0),
+                    };
+                    tally.decayed(t.unwrap_or(now), now, self.half_life)
+                })
+                .collect())
+        })
+    }
+
+    fn record<'a>(
+        &'a self,
+        ids: &'a [Identity],
+        label: Label,
+        weight: f64,
+        now: u64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let mut conn = self.manager()?;
+            let (ds, dh) = match label {
+                Label::Spam => (weight, 0.0),
+                Label::Ham => (0.0, weight),
+            };
+            // Keys live for eight half-lives: by then their counts are under 1/256 of what
+            // they were, which is no evidence at all.
+            let ttl = self.half_life.saturating_mul(8);
+            let mut pipe = redis::pipe();
+            for id in ids {
+                pipe.cmd("EVAL")
+                    .arg(RECORD_SCRIPT)
+                    .arg(1)
+                    .arg(key_of(id))
+                    .arg(now)
+                    .arg(self.half_life)
+                    .arg(ds)
+                    .arg(dh)
+                    .arg(ttl)
+                    .ignore();
+            }
+            self.bounded(pipe.query_async::<()>(&mut conn)).await
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+}

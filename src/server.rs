@@ -1,0 +1,181 @@
+//! Wiring: builds the [`App`] from settings and serves it.
+//!
+//! [`serve`] takes a bound listener and a shutdown future (as mini-redis does), so tests start a
+//! server on `127.0.0.1:0` exactly as `main` does. Health (`grpc.health.v1`) says SERVING once
+//! the model is loaded and the listener is up; when the shutdown future completes it says
+//! NOT_SERVING, stops accepting, lets in-flight calls finish, and returns.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::app::App;
+use crate::config::{ReputationBackend, Settings};
+use crate::grpc::pb::comment_filter_server::CommentFilterServer;
+use crate::grpc::{pb, FilterService};
+use crate::model::Model;
+use crate::reputation::memory::MemoryStore;
+use crate::reputation::redis::RedisStore;
+use crate::reputation::{IdentityHasher, ReputationStore};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The settings are not usable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The model could not be loaded.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelFileError),
+    /// The reputation store could not be set up.
+    #[error(transparent)]
+    Reputation(#[from] crate::reputation::ReputationError),
+    /// The transport failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Reflection could not be set up.
+    #[error("reflection: {0}")]
+    Reflection(String),
+    /// Binding the listener failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// The model's version string: the first 12 hex digits of the SHA-256 of its file bytes, so
+/// every replica serving the same file reports the same version.
+pub fn model_version(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bytes);
+    crate::corpus::hex(&digest[..6])
+}
+
+/// Builds the application: validates settings, loads the model (the built-in one unless a
+/// file is named), and sets up the reputation store. Must run inside a Tokio runtime (the Redis
+/// store connects in the background).
+pub fn build_app(settings: &Settings) -> Result<App, ServeError> {
+    settings.validate()?;
+    let (model, version) = match &settings.model {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| crate::model::ModelFileError {
+                path: path.clone(),
+                kind: crate::model::file::ModelFileErrorKind::Io(e),
+            })?;
+            let model = Model::from_bytes(&bytes).map_err(|kind| crate::model::ModelFileError {
+                path: path.clone(),
+                kind,
+            })?;
+            (model, model_version(&bytes))
+        }
+        None => (
+            Model::embedded()?,
+            model_version(crate::model::EMBEDDED_MODEL),
+        ),
+    };
+    let rep = &settings.reputation;
+    let store: Arc<dyn ReputationStore> = match (rep.backend, &rep.redis_url) {
+        (ReputationBackend::Redis, Some(url)) => {
+            RedisStore::connect(url, rep.timeout_ms, rep.half_life_secs)?
+        }
+        _ => Arc::new(MemoryStore::new(rep.max_entries, rep.half_life_secs)),
+    };
+    let secret = match &rep.secret {
+        Some(s) if !s.is_empty() => s.as_bytes().to_vec(),
+        // Embedded and no secret configured: a random one, which lives as long as the
+        // in-process store it keys.
+        _ => (0..4)
+            .flat_map(|_| crate::random_u64().to_le_bytes())
+            .collect(),
+    };
+    Ok(App::new(
+        settings,
+        model,
+        version,
+        store,
+        IdentityHasher::new(&secret),
+    ))
+}
+
+/// Serves `app` on `listener` until `shutdown` completes; see the module docs.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    max_message_bytes: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+    let filter = CommentFilterServer::new(FilterService::new(app.clone()))
+        .max_decoding_message_size(max_message_bytes)
+        .max_encoding_message_size(max_message_bytes.saturating_mul(4));
+
+    health_reporter
+        .set_serving::<CommentFilterServer<FilterService>>()
+        .await;
+    // The empty service name stands for the whole server.
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let addr = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, model_version = app.model_version(), "serving gRPC");
+
+    let reporter = health_reporter.clone();
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down: NOT_SERVING, draining in-flight calls");
+        reporter
+            .set_not_serving::<CommentFilterServer<FilterService>>()
+            .await;
+        reporter
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+    };
+
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(filter)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Binds the configured gRPC address.
+pub async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
