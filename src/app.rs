@@ -396,13 +396,16 @@ impl App {
             },
         );
 
-        // The verdict becomes history for the sender's identifiers. Held comments teach
+        // The verdict becomes history for the sender's identifiers, but only when the text
+        // alone says the same: a comment rejected only because of its sender's history must
+        // not add to that history, or reputation would feed on itself. Held comments teach
         // nothing until a moderator decides; test calls never teach. Recording happens after
         // the answer, off the request path, so the caller waits for one store round trip only.
-        let learned = match decision.verdict {
-            Verdict::Reject => Some(Label::Spam),
-            Verdict::Accept => Some(Label::Ham),
-            Verdict::Hold => None,
+        let text_verdict = policy.thresholds.decide(text.log_odds);
+        let learned = match (decision.verdict, text_verdict) {
+            (Verdict::Reject, Verdict::Reject) => Some(Label::Spam),
+            (Verdict::Accept, Verdict::Accept) => Some(Label::Ham),
+            _ => None,
         };
         if let (Some(label), false, false) = (learned, input.is_test, degraded) {
             let store = Arc::clone(&inner.store);

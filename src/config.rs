@@ -351,6 +351,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_file_parses_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/hamgate.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let s: Settings = toml::from_str(&text).unwrap();
+        assert_eq!(s, Settings::default());
+    }
+
+    #[test]
     fn refuses_open_service_off_loopback() {
         let s = Settings {
             grpc_addr: "0.0.0.0:50051".parse().unwrap(),

@@ -181,6 +181,9 @@ impl IdentityHasher {
     pub fn identities(&self, comment: &Comment) -> Vec<Identity> {
         let mut ids = Vec::with_capacity(6);
         if let Ok(ip) = comment.ip.trim().parse::<IpAddr>() {
+            // A backend listening on `[::]` reports IPv4 clients as `::ffff:a.b.c.d`; they are
+            // the same sender as `a.b.c.d`, and must share its history and its /24.
+            let ip = ip.to_canonical();
             ids.push(self.identity(IdentityKind::Ip, &ip.to_string()));
             ids.push(self.identity(IdentityKind::IpPrefix, &ip_prefix(ip)));
         }
@@ -205,7 +208,7 @@ impl IdentityHasher {
 
 /// The network an address belongs to for reputation: /24 for IPv4, /64 for IPv6.
 pub fn ip_prefix(ip: IpAddr) -> String {
-    match ip {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => {
             let o = v4.octets();
             format!("{}.{}.{}.0/24", o[0], o[1], o[2])
