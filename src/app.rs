@@ -371,7 +371,10 @@ impl App {
         let text = inner
             .model
             .score_with(&input.comment, &mut scratch, &mut feats);
-        let text_reasons = inner.model.explain(&input.comment, TEXT_REASONS);
+        let text_reasons =
+            inner
+                .model
+                .explain_features(&input.comment, &feats, &mut scratch, TEXT_REASONS);
 
         let ids = inner.hasher.identities(&input.comment);
         let now = now_secs();

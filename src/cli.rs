@@ -34,6 +34,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Load-test a running hamgate with real comments: throughput and latency percentiles.
     BenchLoad(BenchLoadArgs),
+    /// Ask a running hamgate's gRPC health service; with --wait, poll until it is SERVING.
+    Health(HealthArgs),
     /// Print the SHA-256 of an API key, as the settings' `key_sha256` wants it.
     HashKey {
         /// The key.
@@ -150,6 +152,17 @@ pub struct CheckArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `hamgate health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// The server.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub addr: String,
+    /// Poll for up to this many seconds until SERVING (0 = ask once).
+    #[arg(long, default_value_t = 0.0)]
+    pub wait: f64,
 }
 
 /// `hamgate bench-load`.
@@ -280,6 +293,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(a) => cmd_serve(a),
         Command::Check(a) => cmd_check(a),
         Command::BenchLoad(a) => cmd_bench_load(a),
+        Command::Health(a) => cmd_health(a),
         Command::HashKey { key } => {
             println!("{}", crate::config::hash_key(&key));
             Ok(())
@@ -428,6 +442,47 @@ fn cmd_check(a: CheckArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Exits 0 when SERVING; prints the status and, with --wait, how long it took to get there.
+fn cmd_health(a: HealthArgs) -> Result<()> {
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    let started = std::time::Instant::now();
+    let deadline = started + std::time::Duration::from_secs_f64(a.wait.clamp(0.0, 600.0));
+    let rt = runtime()?;
+    rt.block_on(async {
+        loop {
+            let attempt = async {
+                let channel = tonic::transport::Endpoint::from_shared(a.addr.clone())?
+                    .connect()
+                    .await?;
+                let mut client = HealthClient::new(channel);
+                let resp = client
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await?;
+                anyhow::Ok(resp.into_inner().status)
+            };
+            match attempt.await {
+                Ok(status) if status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 => {
+                    println!(
+                        "SERVING after {:.1} ms",
+                        started.elapsed().as_secs_f64() * 1000.0
+                    );
+                    return Ok(());
+                }
+                Ok(status) if std::time::Instant::now() >= deadline => {
+                    bail!("not serving (status {status})")
+                }
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    return Err(e.context(format!("asking {} for its health", a.addr)))
+                }
+                _ => tokio::time::sleep(std::time::Duration::from_millis(2)).await,
+            }
+        }
+    })
 }
 
 fn cmd_bench_load(a: BenchLoadArgs) -> Result<()> {

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::app::App;
 use crate::config::{ReputationBackend, Settings};
@@ -145,7 +145,12 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(filter)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        // Small request/response pairs: without TCP_NODELAY, Nagle's algorithm meets the
+        // client's delayed ACK and a call can stall for 40 ms.
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await?;
     tracing::info!("stopped");
     Ok(())

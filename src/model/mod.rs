@@ -336,8 +336,24 @@ impl Model {
         let mut scratch = Scratch::default();
         let mut feats = Vec::new();
         self.features(comment, &mut scratch, &mut feats);
+        self.explain_features(comment, &feats, &mut scratch, top)
+    }
+
+    /// [`Model::explain`] for a comment whose features (from [`Model::features`] or
+    /// [`Model::score_with`]) are at hand, so the check path tokenises for scoring once and only
+    /// once more to put names to the few strongest ids.
+    pub fn explain_features(
+        &self,
+        comment: &Comment,
+        feats: &[FeatureId],
+        scratch: &mut Scratch,
+        top: usize,
+    ) -> Vec<TokenEvidence> {
+        if top == 0 {
+            return Vec::new();
+        }
         let a = self.header.calibration.a;
-        let mut per_feature: counts::FeatureMap<f64> = Default::default();
+        let mut weights: Vec<(FeatureId, f64)> = Vec::with_capacity(feats.len());
         match self.header.nb.variant {
             Variant::Multinomial | Variant::BinaryMultinomial => {
                 let k = self.denominator_log_ratio();
@@ -346,29 +362,50 @@ impl Model {
                     .filter(|f| self.table.features.contains_key(f))
                     .count();
                 let scale = a * self.length_factor(known as u32);
-                for f in &feats {
+                for f in feats {
                     if let Some(&[ham, spam]) = self.table.features.get(f) {
-                        *per_feature.entry(*f).or_insert(0.0) +=
-                            scale * (self.ln_plus_alpha(spam) - self.ln_plus_alpha(ham) - k);
+                        weights.push((
+                            *f,
+                            scale * (self.ln_plus_alpha(spam) - self.ln_plus_alpha(ham) - k),
+                        ));
                     }
                 }
             }
             Variant::RobinsonFisher => {
-                self.robinson_fisher(&feats, |f, w| {
-                    per_feature.insert(f, a * w);
-                });
+                self.robinson_fisher(feats, |f, w| weights.push((f, a * w)));
             }
         }
-        // Second pass over the tokens to put names to the strongest feature ids.
-        let mut named: Vec<TokenEvidence> = Vec::new();
-        let mut seen = counts::FeatureMap::<()>::default();
-        tokenize(comment, &mut scratch, &mut |t| {
+        // Repeats (multinomial counts) add up per feature.
+        weights.sort_unstable_by_key(|&(f, _)| f);
+        weights.dedup_by(|later, first| {
+            if later.0 == first.0 {
+                first.1 += later.1;
+                true
+            } else {
+                false
+            }
+        });
+        // Keep the `top` strongest, plus any tied with the weakest of them, so the final order
+        // (magnitude, then label) does not depend on hash values.
+        weights.sort_by(|x, y| y.1.abs().total_cmp(&x.1.abs()));
+        if weights.len() > top {
+            let cut = weights[top - 1].1.abs();
+            let keep = weights.iter().take_while(|(_, w)| w.abs() >= cut).count();
+            weights.truncate(keep.max(top));
+        }
+        weights.sort_unstable_by_key(|&(f, _)| f);
+
+        // One more pass over the tokens to put names to those ids.
+        let mut named: Vec<TokenEvidence> = Vec::with_capacity(weights.len());
+        let mut found = vec![false; weights.len()];
+        tokenize(comment, scratch, &mut |t| {
             let f = t.feature();
-            if let Some(&w) = per_feature.get(&f) {
-                if seen.insert(f, ()).is_none() {
+            if let Ok(i) = weights.binary_search_by_key(&f, |&(id, _)| id) {
+                if !found[i] {
+                    found[i] = true;
                     named.push(TokenEvidence {
                         label: t.label(),
-                        log_odds: w,
+                        log_odds: weights[i].1,
                     });
                 }
             }

@@ -11,6 +11,18 @@ use std::sync::Mutex;
 use super::{decay_factor, Identity, ReputationError, ReputationStore, StoreFuture, Tally};
 use crate::comment::Label;
 
+/// The map key of an identifier: its hash as a number (hashes are always 32 hex digits; a
+/// malformed one, which the hasher never makes, falls back to a digest of the text).
+fn key(id: &Identity) -> u128 {
+    u128::from_str_radix(&id.hash, 16).unwrap_or_else(|_| {
+        use sha2::{Digest, Sha256};
+        let d = Sha256::digest(id.hash.as_bytes());
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&d[..16]);
+        u128::from_le_bytes(b)
+    })
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     tally: Tally,
@@ -20,7 +32,9 @@ struct Entry {
 /// The in-process store.
 #[derive(Debug)]
 pub struct MemoryStore {
-    entries: Mutex<HashMap<String, Entry>>,
+    /// Keyed by the identifier's 128-bit HMAC (the hex of [`Identity::hash`] parsed back), which
+    /// takes a third of the memory of the hex string.
+    entries: Mutex<HashMap<u128, Entry>>,
     max_entries: usize,
     half_life: u64,
 }
@@ -45,11 +59,12 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// The stored keys (hashed identifiers), for tests that check nothing is kept in the clear.
+    /// The stored keys (hashed identifiers, hex), for tests that check nothing is kept in the
+    /// clear.
     pub fn keys(&self) -> Vec<String> {
         self.entries
             .lock()
-            .map(|m| m.keys().cloned().collect())
+            .map(|m| m.keys().map(|k| format!("{k:032x}")).collect())
             .unwrap_or_default()
     }
 
@@ -61,7 +76,7 @@ impl MemoryStore {
         Ok(ids
             .iter()
             .map(|id| {
-                map.get(&id.hash)
+                map.get(&key(id))
                     .map(|e| e.tally.decayed(e.updated, now, self.half_life))
                     .unwrap_or_default()
             })
@@ -83,7 +98,7 @@ impl MemoryStore {
             self.evict(&mut map, now);
         }
         for id in ids {
-            let e = map.entry(id.hash.clone()).or_insert(Entry {
+            let e = map.entry(key(id)).or_insert(Entry {
                 tally: Tally::default(),
                 updated: now,
             });
@@ -98,12 +113,12 @@ impl MemoryStore {
         Ok(())
     }
 
-    fn evict(&self, map: &mut HashMap<String, Entry>, now: u64) {
-        let mut weights: Vec<(f64, String)> = map
+    fn evict(&self, map: &mut HashMap<u128, Entry>, now: u64) {
+        let mut weights: Vec<(f64, u128)> = map
             .iter()
             .map(|(k, e)| {
                 let f = decay_factor(e.updated, now, self.half_life);
-                ((e.tally.spam + e.tally.ham) * f, k.clone())
+                ((e.tally.spam + e.tally.ham) * f, *k)
             })
             .collect();
         let drop = (self.max_entries / 10).max(1).min(weights.len());

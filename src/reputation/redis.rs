@@ -6,10 +6,10 @@
 //! cluster.
 //!
 //! - A lookup is one pipelined round trip: `HMGET s h t` per identifier, decayed on our side.
-//! - A record is one pipelined round trip of small Lua scripts (`EVAL`, one key each), which decay
-//!   the old counts, add the new weight and refresh the expiry atomically on the server. The
-//!   script text travels with every call instead of `EVALSHA`, so a restarted Redis with an
-//!   empty script cache needs no special handling.
+//! - A record is one pipelined round trip of small Lua scripts (`EVALSHA`, one key each, so
+//!   nothing crosses a Cluster slot), which decay the old counts, add the new weight and
+//!   refresh the expiry atomically on the server. When Redis answers NOSCRIPT (a restarted
+//!   server has an empty script cache) the script is loaded and the pipeline sent once more.
 //!
 //! The connection is a `redis::aio::ConnectionManager`, which reconnects by itself. When Redis
 //! is down at start-up, a background task keeps trying to connect; until it succeeds every call
@@ -43,6 +43,7 @@ return 1
 /// The Redis store.
 pub struct RedisStore {
     conn: OnceLock<ConnectionManager>,
+    script_sha: String,
     timeout: Duration,
     half_life: u64,
 }
@@ -75,6 +76,7 @@ impl RedisStore {
         let timeout = Duration::from_millis(timeout_ms.max(1));
         let store = Arc::new(RedisStore {
             conn: OnceLock::new(),
+            script_sha: redis::Script::new(RECORD_SCRIPT).get_hash().to_string(),
             timeout,
             half_life: half_life.max(1),
         });
@@ -178,8 +180,8 @@ impl ReputationStore for RedisStore {
             let ttl = self.half_life.saturating_mul(8);
             let mut pipe = redis::pipe();
             for id in ids {
-                pipe.cmd("EVAL")
-                    .arg(RECORD_SCRIPT)
+                pipe.cmd("EVALSHA")
+                    .arg(&self.script_sha)
                     .arg(1)
                     .arg(key_of(id))
                     .arg(now)
@@ -189,7 +191,22 @@ impl ReputationStore for RedisStore {
                     .arg(ttl)
                     .ignore();
             }
-            self.bounded(pipe.query_async::<()>(&mut conn)).await
+            let first = tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut conn)).await;
+            match first {
+                Ok(Err(e)) if e.code() == Some("NOSCRIPT") => {
+                    self.bounded(
+                        redis::cmd("SCRIPT")
+                            .arg("LOAD")
+                            .arg(RECORD_SCRIPT)
+                            .query_async::<String>(&mut conn),
+                    )
+                    .await?;
+                    self.bounded(pipe.query_async::<()>(&mut conn)).await
+                }
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(ReputationError::Unavailable(e.to_string())),
+                Err(_) => Err(ReputationError::Timeout(self.timeout.as_millis() as u64)),
+            }
         })
     }
 
