@@ -16,12 +16,19 @@ fn bench_check(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let settings = Settings::default();
-    let app = rt.block_on(async { hamgate::server::build_app(&settings) }).expect("app");
+    let app = rt
+        .block_on(async { hamgate::server::build_app(&settings) })
+        .expect("app");
     let caller = app.authenticate(None).expect("open site");
     assert_eq!(caller.site, OPEN_SITE);
-    let corpus = hamgate::corpus::read_corpus(&[PathBuf::from("models/corpus/youtube")]).expect("corpus");
+    let corpus =
+        hamgate::corpus::read_corpus(&[PathBuf::from("models/corpus/youtube")]).expect("corpus");
     let (examples, _) = hamgate::corpus::dedup(corpus.examples);
-    let mut lens: Vec<(usize, usize)> = examples.iter().enumerate().map(|(i, e)| (e.comment.content.len(), i)).collect();
+    let mut lens: Vec<(usize, usize)> = examples
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.comment.content.len(), i))
+        .collect();
     lens.sort();
     let median = examples[lens[lens.len() / 2].1].comment.content.clone();
     let input = CheckInput {
@@ -38,7 +45,10 @@ fn bench_check(c: &mut Criterion) {
     let mut group = c.benchmark_group("app");
     group.throughput(Throughput::Elements(1));
     group.bench_function("check/median", |b| {
-        b.iter(|| rt.block_on(app.check(&caller, input.clone())).expect("check"))
+        b.iter(|| {
+            rt.block_on(app.check(&caller, input.clone()))
+                .expect("check")
+        })
     });
     group.finish();
 }

@@ -466,7 +466,11 @@ fn cmd_health(a: HealthArgs) -> Result<()> {
                 anyhow::Ok(resp.into_inner().status)
             };
             match attempt.await {
-                Ok(status) if status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 => {
+                Ok(status)
+                    if status
+                        == tonic_health::pb::health_check_response::ServingStatus::Serving
+                            as i32 =>
+                {
                     println!(
                         "SERVING after {:.1} ms",
                         started.elapsed().as_secs_f64() * 1000.0
