@@ -402,8 +402,7 @@ impl App {
         // The verdict becomes history for the sender's identifiers, but only when the text
         // alone says the same: a comment rejected only because of its sender's history must
         // not add to that history, or reputation would feed on itself. Held comments teach
-        // nothing until a moderator decides; test calls never teach. Recording happens after
-        // the answer, off the request path, so the caller waits for one store round trip only.
+        // nothing until a moderator decides; test calls never teach.
         let text_verdict = policy.thresholds.decide(text.log_odds);
         let learned = match (decision.verdict, text_verdict) {
             (Verdict::Reject, Verdict::Reject) => Some(Label::Spam),
@@ -411,12 +410,11 @@ impl App {
             _ => None,
         };
         if let (Some(label), false, false) = (learned, input.is_test, degraded) {
-            let store = Arc::clone(&inner.store);
-            tokio::spawn(async move {
-                if let Err(e) = store.record(&ids, label, 1.0, now).await {
-                    tracing::warn!(store = store.name(), cause = %e, "recording reputation failed");
-                }
-            });
+            // Both stores take this without waiting on the network: the embedded one updates
+            // in place, the Redis one queues the write for its writer task.
+            if let Err(e) = inner.store.record(&ids, label, 1.0, now).await {
+                tracing::warn!(store = inner.store.name(), cause = %e, "recording reputation failed");
+            }
         }
 
         let n = inner.check_counter.fetch_add(1, Ordering::Relaxed);

@@ -45,6 +45,9 @@ pub enum Command {
     Train(TrainArgs),
     /// Evaluate a model on data it did not see, or cross-validate by group.
     Eval(EvalArgs),
+    /// How fast a new site is learned: feed k labelled comments through online learning and
+    /// evaluate on the rest, for several k.
+    EvalAdapt(EvalAdaptArgs),
     /// Score one comment read from stdin (plain text, or JSON with the corpus fields).
     Score(ScoreArgs),
     /// Read corpora, deduplicate them and write the neutral JSONL format.
@@ -234,6 +237,29 @@ pub struct EvalArgs {
     pub params: ModelArgs,
 }
 
+/// `hamgate eval-adapt`.
+#[derive(Debug, Args)]
+pub struct EvalAdaptArgs {
+    /// The starting model (default: the built-in one).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The new site's labelled comments (deduplicated first).
+    #[arg(long, required = true, num_args = 1..)]
+    pub corpus: Vec<PathBuf>,
+    /// Numbers of labels to learn, comma-separated.
+    #[arg(long, default_value = "0,25,50,100,200", value_delimiter = ',')]
+    pub steps: Vec<usize>,
+    /// Random orders to average over.
+    #[arg(long, default_value_t = 5)]
+    pub seeds: u64,
+    /// How many global counts one site count is worth.
+    #[arg(long, default_value_t = crate::model::online::LayerParams::default().weight)]
+    pub weight: f64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `hamgate score`.
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -301,6 +327,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => cmd_train(a),
         Command::Eval(a) => cmd_eval(a),
         Command::Score(a) => cmd_score(a),
+        Command::EvalAdapt(a) => cmd_eval_adapt(a),
         Command::Corpus(a) => cmd_corpus(a),
     }
 }
@@ -660,6 +687,45 @@ fn write_predictions(
         out.write_all(b"\n")?;
     }
     out.flush()?;
+    Ok(())
+}
+
+fn cmd_eval_adapt(a: EvalAdaptArgs) -> Result<()> {
+    let model = match &a.model {
+        Some(p) => Model::load(p)?,
+        None => Model::embedded()?,
+    };
+    let (examples, _, _) = load_dedup(&a.corpus)?;
+    anyhow::ensure!(
+        a.weight > 0.0 && a.weight.is_finite(),
+        "--weight must be positive"
+    );
+    let points = crate::eval::eval_adapt(
+        &model,
+        &examples,
+        &a.steps,
+        a.seeds,
+        crate::model::online::LayerParams { weight: a.weight },
+    );
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&points)?);
+    } else {
+        println!(
+            "    k     AUC     F1  ham rejected  spam accepted   held   (mean of {} seeds)",
+            a.seeds
+        );
+        for p in &points {
+            println!(
+                "{:>5}  {:.4}  {:.3}  {:>11.2}%  {:>12.2}%  {:>5.1}%",
+                p.k,
+                p.auc,
+                p.f1,
+                100.0 * p.ham_rejected,
+                100.0 * p.spam_accepted,
+                100.0 * p.held
+            );
+        }
+    }
     Ok(())
 }
 

@@ -299,3 +299,106 @@ mod tests {
         assert!((auc(&preds) - 0.875).abs() < 1e-6);
     }
 }
+
+/// One point of [`eval_adapt`]: the means over seeds after `k` labels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AdaptPoint {
+    /// Labels learned.
+    pub k: usize,
+    /// Seeds averaged.
+    pub seeds: u64,
+    /// Mean AUC on the comments not learned.
+    pub auc: f64,
+    /// Mean F1 at p = 0.5.
+    pub f1: f64,
+    /// Mean fraction of ham rejected.
+    pub ham_rejected: f64,
+    /// Mean fraction of spam accepted.
+    pub spam_accepted: f64,
+    /// Mean fraction of everything held.
+    pub held: f64,
+}
+
+/// A small deterministic generator (SplitMix64) for reproducible samples.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// How fast a new site is learned: for each seed, shuffle `examples`, learn the first `k` of
+/// them into a fresh [`crate::model::online::SiteLayer`] (the code the Feedback RPC uses) and
+/// evaluate on all the others, for every `k` in `steps`; report the means over seeds.
+pub fn eval_adapt(
+    model: &Model,
+    examples: &[Example],
+    steps: &[usize],
+    seeds: u64,
+    params: crate::model::online::LayerParams,
+) -> Vec<AdaptPoint> {
+    use crate::model::online::SiteLayer;
+    let thresholds = model.thresholds();
+    let mut sums: Vec<[f64; 5]> = vec![[0.0; 5]; steps.len()];
+    for seed in 0..seeds {
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        let mut rng = SplitMix(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x0068_616d_6761_7465);
+        for i in (1..order.len()).rev() {
+            let j = (rng.next() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let mut scratch = Scratch::default();
+        let mut feats = Vec::new();
+        for (si, &k) in steps.iter().enumerate() {
+            let k = k.min(examples.len());
+            let mut layer = SiteLayer::default();
+            for &i in &order[..k] {
+                layer.learn(model, examples[i].label, &examples[i].comment, &mut scratch);
+            }
+            let preds: Vec<Prediction> = order[k..]
+                .iter()
+                .map(|&i| {
+                    let s = model.score_layered(
+                        &examples[i].comment,
+                        &layer,
+                        params,
+                        &mut scratch,
+                        &mut feats,
+                    );
+                    Prediction {
+                        log_odds: s.log_odds,
+                        verdict: thresholds.decide(s.log_odds),
+                        label: examples[i].label,
+                    }
+                })
+                .collect();
+            let r = report(&preds);
+            for (slot, v) in
+                sums[si]
+                    .iter_mut()
+                    .zip([r.auc, r.f1, r.ham_rejected, r.spam_accepted, r.held])
+            {
+                *slot += v;
+            }
+        }
+    }
+    let n = seeds.max(1) as f64;
+    steps
+        .iter()
+        .zip(sums)
+        .map(|(&k, s)| AdaptPoint {
+            k,
+            seeds,
+            auc: s[0] / n,
+            f1: s[1] / n,
+            ham_rejected: s[2] / n,
+            spam_accepted: s[3] / n,
+            held: s[4] / n,
+        })
+        .collect()
+}

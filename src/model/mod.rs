@@ -16,6 +16,7 @@
 pub mod calibration;
 pub mod counts;
 pub mod file;
+pub mod online;
 pub mod train;
 
 use serde::{Deserialize, Serialize};

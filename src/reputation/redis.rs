@@ -6,10 +6,13 @@
 //! cluster.
 //!
 //! - A lookup is one pipelined round trip: `HMGET s h t` per identifier, decayed on our side.
-//! - A record is one pipelined round trip of small Lua scripts (`EVALSHA`, one key each, so
-//!   nothing crosses a Cluster slot), which decay the old counts, add the new weight and
-//!   refresh the expiry atomically on the server. When Redis answers NOSCRIPT (a restarted
-//!   server has an empty script cache) the script is loaded and the pipeline sent once more.
+//! - Records are written behind: [`ReputationStore::record`] queues the write (a bounded
+//!   channel; when it is full the write is dropped and reported, reputation is best effort) and
+//!   one writer task sends whatever has queued as one pipeline of small Lua scripts
+//!   (`EVALSHA`, one key each, so nothing crosses a Cluster slot), which decay the old counts,
+//!   add the new weight and refresh the expiry atomically on the server. Under load many checks'
+//!   writes share one round trip. When Redis answers NOSCRIPT (a restarted server has an empty
+//!   script cache) the script is loaded and the pipeline sent once more.
 //!
 //! The connection is a `redis::aio::ConnectionManager`, which reconnects by itself. When Redis
 //! is down at start-up, a background task keeps trying to connect; until it succeeds every call
@@ -40,12 +43,26 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
 return 1
 "#;
 
+/// Writes queued for the writer task.
+const WRITE_QUEUE: usize = 65_536;
+/// Most writes sent in one pipeline.
+const WRITE_BATCH: usize = 256;
+
+/// One queued record: keys and what to add to them.
+struct PendingWrite {
+    keys: Vec<String>,
+    spam: f64,
+    ham: f64,
+    now: u64,
+}
+
 /// The Redis store.
 pub struct RedisStore {
-    conn: OnceLock<ConnectionManager>,
+    conn: Arc<OnceLock<ConnectionManager>>,
     script_sha: String,
     timeout: Duration,
     half_life: u64,
+    writes: tokio::sync::mpsc::Sender<PendingWrite>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -74,12 +91,21 @@ impl RedisStore {
         let client = redis::Client::open(url)
             .map_err(|e| ReputationError::Unavailable(format!("invalid Redis URL: {e}")))?;
         let timeout = Duration::from_millis(timeout_ms.max(1));
+        let (writes, queue) = tokio::sync::mpsc::channel(WRITE_QUEUE);
         let store = Arc::new(RedisStore {
-            conn: OnceLock::new(),
+            conn: Arc::new(OnceLock::new()),
             script_sha: redis::Script::new(RECORD_SCRIPT).get_hash().to_string(),
             timeout,
             half_life: half_life.max(1),
+            writes,
         });
+        tokio::spawn(write_behind(
+            Arc::clone(&store.conn),
+            store.script_sha.clone(),
+            store.timeout,
+            store.half_life,
+            queue,
+        ));
         let weak = Arc::downgrade(&store);
         tokio::spawn(async move {
             let config = ConnectionManagerConfig::new()
@@ -170,47 +196,94 @@ impl ReputationStore for RedisStore {
             if ids.is_empty() {
                 return Ok(());
             }
-            let mut conn = self.manager()?;
-            let (ds, dh) = match label {
+            if self.conn.get().is_none() {
+                return Err(ReputationError::Unavailable(
+                    "not connected to Redis yet".into(),
+                ));
+            }
+            let (spam, ham) = match label {
                 Label::Spam => (weight, 0.0),
                 Label::Ham => (0.0, weight),
             };
-            // Keys live for eight half-lives: by then their counts are under 1/256 of what
-            // they were, which is no evidence at all.
-            let ttl = self.half_life.saturating_mul(8);
-            let mut pipe = redis::pipe();
-            for id in ids {
-                pipe.cmd("EVALSHA")
-                    .arg(&self.script_sha)
-                    .arg(1)
-                    .arg(key_of(id))
-                    .arg(now)
-                    .arg(self.half_life)
-                    .arg(ds)
-                    .arg(dh)
-                    .arg(ttl)
-                    .ignore();
-            }
-            let first = tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut conn)).await;
-            match first {
-                Ok(Err(e)) if e.code() == Some("NOSCRIPT") => {
-                    self.bounded(
-                        redis::cmd("SCRIPT")
-                            .arg("LOAD")
-                            .arg(RECORD_SCRIPT)
-                            .query_async::<String>(&mut conn),
-                    )
-                    .await?;
-                    self.bounded(pipe.query_async::<()>(&mut conn)).await
-                }
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(ReputationError::Unavailable(e.to_string())),
-                Err(_) => Err(ReputationError::Timeout(self.timeout.as_millis() as u64)),
-            }
+            let write = PendingWrite {
+                keys: ids.iter().map(key_of).collect(),
+                spam,
+                ham,
+                now,
+            };
+            self.writes.try_send(write).map_err(|_| {
+                ReputationError::Unavailable("the reputation write queue is full".into())
+            })
         })
     }
 
     fn name(&self) -> &'static str {
         "redis"
+    }
+}
+
+/// The writer task: sends queued records in batches until the store is dropped.
+async fn write_behind(
+    conn: Arc<OnceLock<ConnectionManager>>,
+    script_sha: String,
+    timeout: Duration,
+    half_life: u64,
+    mut queue: tokio::sync::mpsc::Receiver<PendingWrite>,
+) {
+    // Keys live for eight half-lives: by then their counts are under 1/256 of what they were,
+    // which is no evidence at all.
+    let ttl = half_life.saturating_mul(8);
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while queue.recv_many(&mut batch, WRITE_BATCH).await > 0 {
+        let Some(mut manager) = conn.get().cloned() else {
+            batch.clear();
+            continue;
+        };
+        let mut pipe = redis::pipe();
+        for w in &batch {
+            for key in &w.keys {
+                pipe.cmd("EVALSHA")
+                    .arg(&script_sha)
+                    .arg(1)
+                    .arg(key)
+                    .arg(w.now)
+                    .arg(half_life)
+                    .arg(w.spam)
+                    .arg(w.ham)
+                    .arg(ttl)
+                    .ignore();
+            }
+        }
+        let n = batch.len();
+        batch.clear();
+        let result = match timed(timeout, pipe.query_async::<()>(&mut manager)).await {
+            Err(e) if e.starts_with("NOSCRIPT") => {
+                let mut load = redis::cmd("SCRIPT");
+                load.arg("LOAD").arg(RECORD_SCRIPT);
+                match timed(timeout, load.query_async::<String>(&mut manager)).await {
+                    Ok(_) => timed(timeout, pipe.query_async::<()>(&mut manager)).await,
+                    Err(e) => Err(e),
+                }
+            }
+            other => other,
+        };
+        if let Err(e) = result {
+            tracing::warn!(cause = %e, records = n, "writing reputation to Redis failed; these records are dropped");
+        }
+    }
+}
+
+/// Runs a Redis call with a deadline; errors as text (starting with the Redis error code).
+async fn timed<T>(
+    timeout: Duration,
+    fut: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(match e.code() {
+            Some(code) => format!("{code}: {e}"),
+            None => e.to_string(),
+        }),
+        Err(_) => Err(format!("timed out after {} ms", timeout.as_millis())),
     }
 }
