@@ -6,12 +6,14 @@
 //! inputs ([`CheckInput`]), validates them against the configured limits (errors name the field
 //! as the public API spells it), and returns domain outcomes or an [`AppError`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::comment::{Comment, Label};
-use crate::config::{Limits, Settings};
+use crate::config::{FeedbackSettings, Limits, Settings};
+use crate::labels::{LabelLog, LabelRecord};
+use crate::model::online::{LayerParams, SiteLayer};
 use crate::model::Model;
 use crate::policy::{decide, Decision, Signals, SitePolicy, Thresholds, Verdict};
 use crate::reputation::{now_secs, IdentityHasher, ReputationStore};
@@ -39,6 +41,15 @@ pub enum AppError {
     /// A valid key that may not do this.
     #[error("{0}")]
     PermissionDenied(String),
+    /// The thing referred to does not exist (or not for this caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// A part needed for this call is down; retry later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The call is valid but cannot be done in the current state.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// Something that is our fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -111,6 +122,81 @@ pub struct CheckOutcome {
     pub external_id: String,
 }
 
+/// A moderator's label for a comment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackInput {
+    /// The check it is for, or empty.
+    pub check_id: String,
+    /// The comment, when there is no check id.
+    pub comment: Option<CheckInput>,
+    /// Spam or ham.
+    pub label: Label,
+    /// Who decided.
+    pub moderator: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What became of a label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedbackOutcome {
+    /// Its position in the label log.
+    pub label_seq: u64,
+    /// Whether the site's layer learned it now.
+    pub learned: bool,
+    /// What happened, for people.
+    pub note: String,
+}
+
+/// A check kept for feedback by id.
+#[derive(Debug, Clone)]
+struct RecentCheck {
+    site: String,
+    comment: Comment,
+    is_test: bool,
+    at: u64,
+}
+
+/// Recent checks, bounded in count, bytes and age; oldest go first.
+#[derive(Debug, Default)]
+struct RecentChecks {
+    by_id: HashMap<String, RecentCheck>,
+    order: VecDeque<String>,
+    bytes: usize,
+}
+
+impl RecentChecks {
+    fn size(c: &Comment) -> usize {
+        c.content.len()
+            + c.author.len()
+            + c.email.len()
+            + c.url.len()
+            + c.ip.len()
+            + c.user_agent.len()
+            + 64
+    }
+
+    fn insert(&mut self, id: String, check: RecentCheck, limits: &FeedbackSettings) {
+        self.bytes += Self::size(&check.comment);
+        self.order.push_back(id.clone());
+        self.by_id.insert(id, check);
+        while self.order.len() > limits.recent_checks || self.bytes > limits.recent_checks_bytes {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(c) = self.by_id.remove(&old) {
+                self.bytes = self.bytes.saturating_sub(Self::size(&c.comment));
+            }
+        }
+    }
+
+    fn get(&self, id: &str, now: u64, max_age: u64) -> Option<&RecentCheck> {
+        self.by_id
+            .get(id)
+            .filter(|c| now.saturating_sub(c.at) <= max_age)
+    }
+}
+
 /// The application. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
@@ -129,6 +215,11 @@ struct Inner {
     default_policy: SitePolicy,
     check_prefix: String,
     check_counter: AtomicU64,
+    feedback: FeedbackSettings,
+    label_log: Arc<dyn LabelLog>,
+    layers: RwLock<HashMap<String, SiteLayer>>,
+    recent: Mutex<RecentChecks>,
+    budgets: Mutex<HashMap<String, (u64, u32)>>,
 }
 
 impl std::fmt::Debug for App {
@@ -153,6 +244,7 @@ impl App {
         model_version: String,
         store: Arc<dyn ReputationStore>,
         hasher: IdentityHasher,
+        label_log: Arc<dyn LabelLog>,
     ) -> App {
         let default_policy = SitePolicy {
             thresholds: model.thresholds(),
@@ -213,6 +305,11 @@ impl App {
                 default_policy,
                 check_prefix: format!("{:08x}", crate::random_u64() as u32),
                 check_counter: AtomicU64::new(0),
+                feedback: settings.feedback.clone(),
+                label_log,
+                layers: RwLock::new(HashMap::new()),
+                recent: Mutex::new(RecentChecks::default()),
+                budgets: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -364,13 +461,162 @@ impl App {
         Ok(out)
     }
 
+    fn layer_params(&self) -> LayerParams {
+        LayerParams {
+            weight: self.inner.feedback.layer_weight,
+        }
+    }
+
+    /// Labels a site has had its layer learn, for reports and tests.
+    pub fn site_labels_learned(&self, site: &str) -> u64 {
+        self.inner
+            .layers
+            .read()
+            .map(|l| l.get(site).map_or(0, SiteLayer::labels))
+            .unwrap_or(0)
+    }
+
+    /// Takes a moderator's label: logs it durably, then updates reputation and the site's
+    /// layer. Nothing is acknowledged before the log says the label is durable.
+    pub async fn feedback(
+        &self,
+        caller: &Caller,
+        input: FeedbackInput,
+    ) -> Result<FeedbackOutcome, AppError> {
+        let inner = &self.inner;
+        let now = now_secs();
+        if input.moderator.len() > inner.limits.max_field_bytes {
+            return Err(AppError::invalid("moderator_id", "too long"));
+        }
+        if input.reason.len() > inner.limits.max_field_bytes {
+            return Err(AppError::invalid("reason", "too long"));
+        }
+        let (comment, check_id) = match (input.check_id.trim(), input.comment) {
+            ("", None) => {
+                return Err(AppError::invalid(
+                    "check_id",
+                    "give the check_id of a recent check, or the comment itself",
+                ))
+            }
+            ("", Some(c)) => {
+                self.validate(&c).map_err(|e| e.in_field("comment"))?;
+                if c.is_test {
+                    return Err(AppError::FailedPrecondition(
+                        "comment.is_test: test comments never train".into(),
+                    ));
+                }
+                (c.comment, String::new())
+            }
+            (id, _) => {
+                let found = inner
+                    .recent
+                    .lock()
+                    .map_err(|_| AppError::Internal("recent checks lock poisoned".into()))?
+                    .get(id, now, inner.feedback.recent_check_secs)
+                    .filter(|c| c.site == caller.site)
+                    .cloned();
+                let Some(check) = found else {
+                    return Err(AppError::NotFound(format!(
+                        "check_id `{id}` is not a recent check of this site; send the comment itself"
+                    )));
+                };
+                if check.is_test {
+                    return Err(AppError::FailedPrecondition(
+                        "check_id: that check was a test (is_test); test comments never train"
+                            .into(),
+                    ));
+                }
+                (check.comment, id.to_string())
+            }
+        };
+
+        let record = LabelRecord {
+            site: caller.site.clone(),
+            label: input.label,
+            comment: comment.clone(),
+            check_id,
+            moderator: input.moderator,
+            reason: input.reason,
+            at: now,
+        };
+        let label_seq = inner.label_log.append(record).await.map_err(|e| {
+            tracing::error!(log = inner.label_log.name(), cause = %e, "label log append failed; label not acknowledged");
+            AppError::Unavailable(format!("the label log is unavailable, the label was not recorded: {e}"))
+        })?;
+
+        // Reputation learns every label at once; a failure there does not undo the label.
+        let ids = inner.hasher.identities(&comment);
+        if let Err(e) = inner
+            .store
+            .record(&ids, input.label, inner.feedback.reputation_weight, now)
+            .await
+        {
+            tracing::warn!(store = inner.store.name(), cause = %e, "recording feedback reputation failed");
+        }
+
+        let hour = now / 3600;
+        let within_budget = match inner.budgets.lock() {
+            Ok(mut b) => {
+                let entry = b.entry(caller.site.clone()).or_insert((hour, 0));
+                if entry.0 != hour {
+                    *entry = (hour, 0);
+                }
+                if entry.1 < inner.feedback.site_labels_per_hour {
+                    entry.1 += 1;
+                    true
+                } else {
+                    false
+                }
+            }
+            Err(_) => false,
+        };
+        let learned = within_budget
+            && match inner.layers.write() {
+                Ok(mut layers) => {
+                    let layer = layers.entry(caller.site.clone()).or_default();
+                    layer.learn(&inner.model, input.label, &comment, &mut Scratch::default());
+                    true
+                }
+                Err(_) => false,
+            };
+        let note = if learned {
+            "logged; reputation and this site's model learned it".to_string()
+        } else {
+            format!(
+                "logged and learned by reputation; this site's model learns at most {} labels an hour online, the rest count at the next retrain",
+                inner.feedback.site_labels_per_hour
+            )
+        };
+        tracing::info!(site = %caller.site, label = input.label.as_str(), seq = label_seq, learned, "feedback");
+        Ok(FeedbackOutcome {
+            label_seq,
+            learned,
+            note,
+        })
+    }
+
     async fn check_valid(&self, caller: &Caller, input: CheckInput) -> CheckOutcome {
         let inner = &self.inner;
         let mut scratch = Scratch::default();
         let mut feats = Vec::new();
-        let text = inner
-            .model
-            .score_with(&input.comment, &mut scratch, &mut feats);
+        // A site with feedback of its own is scored on the global counts merged with its layer.
+        let text = match inner.layers.read() {
+            Ok(layers) => match layers.get(&caller.site) {
+                Some(layer) => inner.model.score_layered(
+                    &input.comment,
+                    layer,
+                    self.layer_params(),
+                    &mut scratch,
+                    &mut feats,
+                ),
+                None => inner
+                    .model
+                    .score_with(&input.comment, &mut scratch, &mut feats),
+            },
+            Err(_) => inner
+                .model
+                .score_with(&input.comment, &mut scratch, &mut feats),
+        };
         let text_reasons =
             inner
                 .model
@@ -418,11 +664,26 @@ impl App {
         }
 
         let n = inner.check_counter.fetch_add(1, Ordering::Relaxed);
+        let check_id = format!("{}-{:x}", inner.check_prefix, n);
+        if inner.feedback.recent_checks > 0 {
+            if let Ok(mut recent) = inner.recent.lock() {
+                recent.insert(
+                    check_id.clone(),
+                    RecentCheck {
+                        site: caller.site.clone(),
+                        comment: input.comment,
+                        is_test: input.is_test,
+                        at: now,
+                    },
+                    &inner.feedback,
+                );
+            }
+        }
         tracing::debug!(site = %caller.site, verdict = decision.verdict.as_str(), degraded, "checked");
         CheckOutcome {
             decision,
             model_version: inner.model_version.clone(),
-            check_id: format!("{}-{:x}", inner.check_prefix, n),
+            check_id,
             degraded,
             external_id: input.external_id,
         }

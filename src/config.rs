@@ -89,6 +89,8 @@ pub struct Settings {
     pub reputation: ReputationSettings,
     /// The decision policy's defaults (sites may override thresholds and link limits).
     pub policy: PolicySettings,
+    /// Moderator feedback: the label log, recent checks, online learning.
+    pub feedback: FeedbackSettings,
 }
 
 impl Default for Settings {
@@ -104,6 +106,42 @@ impl Default for Settings {
             limits: Limits::default(),
             reputation: ReputationSettings::default(),
             policy: PolicySettings::default(),
+            feedback: FeedbackSettings::default(),
+        }
+    }
+}
+
+/// Feedback settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedbackSettings {
+    /// The label log file (embedded mode), created on the first label.
+    pub label_log: PathBuf,
+    /// Most recent checks kept for feedback by `check_id`.
+    pub recent_checks: usize,
+    /// Most bytes of comment text those recent checks may hold.
+    pub recent_checks_bytes: usize,
+    /// How long a check can be referred to by its id, in seconds.
+    pub recent_check_secs: u64,
+    /// Labels per site per hour that the site's model layer learns at once; more are logged
+    /// and wait for the next retrain (a bound on how fast anyone can steer a model).
+    pub site_labels_per_hour: u32,
+    /// How many global counts one of a site's own counts is worth.
+    pub layer_weight: f64,
+    /// How much reputation one label adds (a verdict adds 1).
+    pub reputation_weight: f64,
+}
+
+impl Default for FeedbackSettings {
+    fn default() -> Self {
+        FeedbackSettings {
+            label_log: PathBuf::from("hamgate-labels.log"),
+            recent_checks: 100_000,
+            recent_checks_bytes: 64 << 20,
+            recent_check_secs: 7 * 24 * 3600,
+            site_labels_per_hour: 200,
+            layer_weight: crate::model::online::LayerParams::default().weight,
+            reputation_weight: 3.0,
         }
     }
 }
@@ -266,6 +304,9 @@ impl Settings {
         }
         if let Some(v) = get("HAMGATE_REPUTATION_SECRET") {
             self.reputation.secret = Some(v);
+        }
+        if let Some(v) = get("HAMGATE_LABEL_LOG") {
+            self.feedback.label_log = PathBuf::from(v);
         }
         if let Some(v) = get("HAMGATE_REPUTATION_TIMEOUT_MS") {
             self.reputation.timeout_ms = parse("HAMGATE_REPUTATION_TIMEOUT_MS", &v)?;

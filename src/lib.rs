@@ -15,6 +15,7 @@
 //!    three-way view, leave-one-group-out cross-validation);
 //! 1. also [`config`] (settings: defaults, TOML file, environment) and [`reputation`] (decaying
 //!    spam/ham counts per hashed identifier; embedded and Redis stores);
+//! 1. also [`labels`] (moderators' verdicts, durably logged for retraining; file and Redis);
 //! 4. [`app`]: the one application API (check, later feedback, stats, model admin) that every
 //!    adapter calls;
 //! 5. [`grpc`]: the thin gRPC adapter (generated code, conversions, error mapping);
@@ -42,6 +43,7 @@ pub mod config;
 pub mod corpus;
 pub mod eval;
 pub mod grpc;
+pub mod labels;
 pub mod loadgen;
 pub mod model;
 pub mod policy;

@@ -15,6 +15,9 @@ use crate::app::App;
 use crate::config::{ReputationBackend, Settings};
 use crate::grpc::pb::comment_filter_server::CommentFilterServer;
 use crate::grpc::{pb, FilterService};
+use crate::labels::file::FileLabelLog;
+use crate::labels::redis::RedisLabelLog;
+use crate::labels::{LabelLog, LabelLogError, LabelRecord, LogFuture, LoggedLabel};
 use crate::model::Model;
 use crate::reputation::memory::MemoryStore;
 use crate::reputation::redis::RedisStore;
@@ -93,13 +96,80 @@ pub fn build_app(settings: &Settings) -> Result<App, ServeError> {
             .flat_map(|_| crate::random_u64().to_le_bytes())
             .collect(),
     };
+    let label_log: Arc<dyn LabelLog> = Arc::new(LazyLabelLog::new(settings));
     Ok(App::new(
         settings,
         model,
         version,
         store,
         IdentityHasher::new(&secret),
+        label_log,
     ))
+}
+
+/// The label log, opened on the first label rather than at start-up: a service that never
+/// receives feedback creates no file, and a Redis log that is down at start does not stop the
+/// service from checking comments. Embedded mode logs to a file; Redis mode to a Redis Stream.
+struct LazyLabelLog {
+    target: LogTarget,
+    log: tokio::sync::OnceCell<Box<dyn LabelLog>>,
+}
+
+enum LogTarget {
+    File(std::path::PathBuf),
+    Redis(String),
+}
+
+impl LazyLabelLog {
+    fn new(settings: &Settings) -> LazyLabelLog {
+        let target = match (settings.reputation.backend, &settings.reputation.redis_url) {
+            (ReputationBackend::Redis, Some(url)) => LogTarget::Redis(url.clone()),
+            _ => LogTarget::File(settings.feedback.label_log.clone()),
+        };
+        LazyLabelLog {
+            target,
+            log: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn get(&self) -> Result<&dyn LabelLog, LabelLogError> {
+        let log = self
+            .log
+            .get_or_try_init(|| async {
+                match &self.target {
+                    LogTarget::File(path) => {
+                        let (log, report) = FileLabelLog::open(path)?;
+                        tracing::info!(path = %path.display(), ?report, "label log opened");
+                        Ok::<Box<dyn LabelLog>, LabelLogError>(Box::new(log))
+                    }
+                    LogTarget::Redis(url) => {
+                        let log =
+                            RedisLabelLog::connect(url, crate::labels::redis::DEFAULT_STREAM_KEY)
+                                .await?;
+                        Ok(Box::new(log) as Box<dyn LabelLog>)
+                    }
+                }
+            })
+            .await?;
+        Ok(log.as_ref())
+    }
+}
+
+impl LabelLog for LazyLabelLog {
+    fn append<'a>(&'a self, record: LabelRecord) -> LogFuture<'a, u64> {
+        Box::pin(async move { self.get().await?.append(record).await })
+    }
+
+    fn read_all<'a>(&'a self) -> LogFuture<'a, Vec<LoggedLabel>> {
+        Box::pin(async move { self.get().await?.read_all().await })
+    }
+
+    fn name(&self) -> &'static str {
+        match self.target {
+            LogTarget::File(_) => "file",
+            LogTarget::Redis(_) => "redis",
+        }
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes; see the module docs.

@@ -3,8 +3,8 @@
 //! servers accept new clients.
 
 use super::pb;
-use crate::app::{AppError, CheckInput, CheckOutcome};
-use crate::comment::{Comment, CommentKind};
+use crate::app::{AppError, CheckInput, CheckOutcome, FeedbackInput, FeedbackOutcome};
+use crate::comment::{Comment, CommentKind, Label};
 use crate::policy::{ReasonKind, Verdict};
 
 impl TryFrom<pb::CheckRequest> for CheckInput {
@@ -106,4 +106,42 @@ pub fn comment_type_from_name(name: &str) -> Option<pb::CommentType> {
         "message" => pb::CommentType::Message,
         _ => return None,
     })
+}
+
+impl TryFrom<pb::FeedbackRequest> for FeedbackInput {
+    type Error = AppError;
+
+    fn try_from(req: pb::FeedbackRequest) -> Result<Self, Self::Error> {
+        let label = match pb::Label::try_from(req.label).unwrap_or(pb::Label::Unspecified) {
+            pb::Label::Spam => Label::Spam,
+            pb::Label::Ham => Label::Ham,
+            pb::Label::Unspecified => {
+                return Err(AppError::InvalidArgument {
+                    field: "label".into(),
+                    message: "must be LABEL_SPAM or LABEL_HAM".into(),
+                })
+            }
+        };
+        let comment = req
+            .comment
+            .map(|c| CheckInput::try_from(c).map_err(|e| e.in_field("comment")))
+            .transpose()?;
+        Ok(FeedbackInput {
+            check_id: req.check_id,
+            comment,
+            label,
+            moderator: req.moderator_id,
+            reason: req.reason,
+        })
+    }
+}
+
+impl From<FeedbackOutcome> for pb::FeedbackResponse {
+    fn from(o: FeedbackOutcome) -> Self {
+        pb::FeedbackResponse {
+            label_seq: o.label_seq,
+            learned: o.learned,
+            note: o.note,
+        }
+    }
 }

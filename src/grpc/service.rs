@@ -4,7 +4,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb;
 use super::pb::comment_filter_server::CommentFilter;
-use crate::app::{App, AppError, Caller, CheckInput};
+use crate::app::{App, AppError, Caller, CheckInput, FeedbackInput};
 
 /// The gRPC face of [`App`].
 #[derive(Debug, Clone)]
@@ -68,5 +68,15 @@ impl CommentFilter for FilterService {
         Ok(Response::new(pb::CheckBatchResponse {
             responses: outcomes.into_iter().map(Into::into).collect(),
         }))
+    }
+
+    async fn feedback(
+        &self,
+        req: Request<pb::FeedbackRequest>,
+    ) -> Result<Response<pb::FeedbackResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let input = FeedbackInput::try_from(req.into_inner())?;
+        let outcome = self.app.feedback(&caller, input).await?;
+        Ok(Response::new(outcome.into()))
     }
 }

@@ -10,6 +10,9 @@ impl From<AppError> for Status {
             AppError::InvalidArgument { .. } => Code::InvalidArgument,
             AppError::Unauthenticated(_) => Code::Unauthenticated,
             AppError::PermissionDenied(_) => Code::PermissionDenied,
+            AppError::NotFound(_) => Code::NotFound,
+            AppError::Unavailable(_) => Code::Unavailable,
+            AppError::FailedPrecondition(_) => Code::FailedPrecondition,
             AppError::Internal(_) => Code::Internal,
         };
         Status::new(code, e.to_string())
