@@ -48,6 +48,24 @@ pub enum Command {
     /// How fast a new site is learned: feed k labelled comments through online learning and
     /// evaluate on the rest, for several k.
     EvalAdapt(EvalAdaptArgs),
+    /// Retrain from the base corpus plus the label log; install the candidate in the model
+    /// directory only if it is not worse on held-back labels.
+    Retrain(RetrainArgs),
+    /// Make the previous model version in the model directory current again.
+    Rollback {
+        /// The model directory.
+        #[arg(long)]
+        model_dir: PathBuf,
+    },
+    /// Describe a model: version, training data, thresholds, metrics, when it was trained.
+    ModelInfo {
+        /// A model file (default: the built-in model).
+        #[arg(long, conflicts_with = "model_dir")]
+        model: Option<PathBuf>,
+        /// Or the current model of a model directory.
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
+    },
     /// Score one comment read from stdin (plain text, or JSON with the corpus fields).
     Score(ScoreArgs),
     /// Read corpora, deduplicate them and write the neutral JSONL format.
@@ -260,6 +278,27 @@ pub struct EvalAdaptArgs {
     pub json: bool,
 }
 
+/// `hamgate retrain`.
+#[derive(Debug, Args)]
+pub struct RetrainArgs {
+    /// The base corpus.
+    #[arg(long, default_value = "models/corpus/youtube", num_args = 1..)]
+    pub base_corpus: Vec<PathBuf>,
+    /// The label log file.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// The model directory (versions and CURRENT). With no current version there, the
+    /// built-in model is the one to beat.
+    #[arg(long)]
+    pub model_dir: PathBuf,
+    /// Fraction of the most recent labels held back to judge the candidate.
+    #[arg(long, default_value_t = 0.2)]
+    pub holdback: f64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `hamgate score`.
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -328,6 +367,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => cmd_eval(a),
         Command::Score(a) => cmd_score(a),
         Command::EvalAdapt(a) => cmd_eval_adapt(a),
+        Command::Retrain(a) => cmd_retrain(a),
+        Command::Rollback { model_dir } => {
+            let dir = crate::retrain::ModelDir::open(&model_dir)?;
+            let v = dir.rollback()?;
+            println!("current model is now {v}");
+            Ok(())
+        }
+        Command::ModelInfo { model, model_dir } => cmd_model_info(model, model_dir),
         Command::Corpus(a) => cmd_corpus(a),
     }
 }
@@ -726,6 +773,100 @@ fn cmd_eval_adapt(a: EvalAdaptArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+fn cmd_retrain(a: RetrainArgs) -> Result<()> {
+    let started = std::time::Instant::now();
+    let corpus = read_corpus(&a.base_corpus)?;
+    let digest = corpus.digest.clone();
+    let (base, _) = dedup(corpus.examples);
+    let (log, recovery) = crate::labels::file::FileLabelLog::open(&a.labels)?;
+    if recovery.bytes_dropped > 0 {
+        tracing::warn!(?recovery, "label log had a torn tail");
+    }
+    let rt = runtime()?;
+    let labels = rt.block_on(crate::labels::LabelLog::read_all(&log))?;
+    let dir = crate::retrain::ModelDir::open(&a.model_dir)?;
+    let (current, current_version) = match dir.load_current() {
+        Ok(m) => m,
+        Err(crate::retrain::ModelDirError::NoVersion(_)) => (
+            Model::embedded()?,
+            crate::server::model_version(crate::model::EMBEDDED_MODEL),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let params = crate::retrain::RetrainParams {
+        holdback: a.holdback,
+        train: TrainParams {
+            created_at: created_at(),
+            ..TrainParams::default()
+        },
+        ..Default::default()
+    };
+    let (candidate, report) = crate::retrain::retrain(&base, &labels, &current, &params, &digest)?;
+    let installed = if report.accepted {
+        Some(dir.install(&candidate)?)
+    } else {
+        None
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    if a.json {
+        let v = serde_json::json!({
+            "report": report,
+            "previous_version": current_version,
+            "installed_version": installed,
+            "seconds": seconds,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{}", report.verdict);
+        println!(
+            "labels: {} trained on, {} held back; base corpus {} comments; {:.2} s",
+            report.labels_trained, report.labels_held_back, report.base_examples, seconds
+        );
+        match installed {
+            Some(v) => println!("installed version {v} (was {current_version})"),
+            None => println!("kept version {current_version}"),
+        }
+    }
+    if !report.accepted {
+        std::process::exit(3);
+    }
+    Ok(())
+}
+
+fn cmd_model_info(model: Option<PathBuf>, model_dir: Option<PathBuf>) -> Result<()> {
+    let (m, version) = match (model, model_dir) {
+        (Some(p), _) => {
+            let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+            let m = Model::from_bytes(&bytes).map_err(|kind| crate::model::ModelFileError {
+                path: p.clone(),
+                kind,
+            })?;
+            (m, crate::server::model_version(&bytes))
+        }
+        (None, Some(d)) => crate::retrain::ModelDir::open(&d)?.load_current()?,
+        (None, None) => (
+            Model::embedded()?,
+            crate::server::model_version(crate::model::EMBEDDED_MODEL),
+        ),
+    };
+    let h = m.header();
+    let v = serde_json::json!({
+        "version": version,
+        "created_at": h.created_at,
+        "variant": h.nb,
+        "features": m.counts().vocabulary(),
+        "train_docs": {"ham": h.train_docs[0], "spam": h.train_docs[1]},
+        "corpus_digest": h.corpus_digest,
+        "thresholds": {
+            "accept_below": h.thresholds.accept_below_probability(),
+            "reject_at": h.thresholds.reject_at_probability(),
+        },
+        "metrics": h.metrics,
+    });
+    println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }
 

@@ -16,6 +16,8 @@
 //! 1. also [`config`] (settings: defaults, TOML file, environment) and [`reputation`] (decaying
 //!    spam/ham counts per hashed identifier; embedded and Redis stores);
 //! 1. also [`labels`] (moderators' verdicts, durably logged for retraining; file and Redis);
+//! 3. also [`retrain`] (a candidate from the base corpus plus the label log, admitted only when
+//!    not worse on held-back labels; the directory of model versions and rollback);
 //! 4. [`app`]: the one application API (check, later feedback, stats, model admin) that every
 //!    adapter calls;
 //! 5. [`grpc`]: the thin gRPC adapter (generated code, conversions, error mapping);
@@ -48,6 +50,7 @@ pub mod loadgen;
 pub mod model;
 pub mod policy;
 pub mod reputation;
+pub mod retrain;
 pub mod server;
 pub mod text;
 
