@@ -203,67 +203,25 @@ pub struct App {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+/// The model in service with everything derived from it. Swapped whole, atomically: a check
+/// holds one `Arc` for its whole run, so it never sees half of a swap.
+struct ModelSlot {
     model: Model,
-    model_version: String,
-    store: Arc<dyn ReputationStore>,
-    hasher: IdentityHasher,
-    limits: Limits,
-    keys: HashMap<String, Caller>,
-    open: bool,
+    version: String,
     policies: HashMap<String, SitePolicy>,
     default_policy: SitePolicy,
-    check_prefix: String,
-    check_counter: AtomicU64,
-    feedback: FeedbackSettings,
-    label_log: Arc<dyn LabelLog>,
-    layers: RwLock<HashMap<String, SiteLayer>>,
-    recent: Mutex<RecentChecks>,
-    budgets: Mutex<HashMap<String, (u64, u32)>>,
 }
 
-impl std::fmt::Debug for App {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App")
-            .field("model_version", &self.inner.model_version)
-            .field("store", &self.inner.store.name())
-            .field("sites", &self.inner.policies.len())
-            .finish()
-    }
-}
-
-fn logit(p: f64) -> f64 {
-    (p / (1.0 - p)).ln()
-}
-
-impl App {
-    /// Builds the application from validated settings, a model and a reputation store.
-    pub fn new(
-        settings: &Settings,
-        model: Model,
-        model_version: String,
-        store: Arc<dyn ReputationStore>,
-        hasher: IdentityHasher,
-        label_log: Arc<dyn LabelLog>,
-    ) -> App {
+impl ModelSlot {
+    fn new(settings: &Settings, model: Model, version: String) -> ModelSlot {
         let default_policy = SitePolicy {
             thresholds: model.thresholds(),
             max_links: settings.policy.max_links,
             reputation_cap: settings.policy.reputation_cap,
             discard_margin: settings.policy.discard_margin,
         };
-        let mut keys = HashMap::new();
         let mut policies = HashMap::new();
         for (name, site) in &settings.sites {
-            for k in &site.key_sha256 {
-                keys.insert(
-                    k.to_ascii_lowercase(),
-                    Caller {
-                        site: name.clone(),
-                        admin: false,
-                    },
-                );
-            }
             let mut p = default_policy;
             if let Some(a) = site.accept_below {
                 p.thresholds.accept_below = logit(a);
@@ -282,6 +240,93 @@ impl App {
             }
             policies.insert(name.clone(), p);
         }
+        ModelSlot {
+            model,
+            version,
+            policies,
+            default_policy,
+        }
+    }
+
+    fn policy(&self, site: &str) -> &SitePolicy {
+        self.policies.get(site).unwrap_or(&self.default_policy)
+    }
+}
+
+/// What the model in service says about itself.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModelInfo {
+    /// The version (first 12 hex digits of the SHA-256 of the model file).
+    pub version: String,
+    /// When it was trained, seconds since the epoch.
+    pub created_at: u64,
+    /// Training documents, ham and spam.
+    pub train_docs: [u64; 2],
+    /// Distinct features.
+    pub features: usize,
+    /// Accept below this probability.
+    pub accept_below: f64,
+    /// Reject from this probability.
+    pub reject_at: f64,
+    /// Metrics measured at training time, as JSON text.
+    pub metrics_json: String,
+    /// Labels learned online by the sites' layers since this model was put in service.
+    pub site_labels: u64,
+}
+
+struct Inner {
+    slot: RwLock<Arc<ModelSlot>>,
+    settings: Settings,
+    store: Arc<dyn ReputationStore>,
+    hasher: IdentityHasher,
+    limits: Limits,
+    keys: HashMap<String, Caller>,
+    open: bool,
+    check_prefix: String,
+    check_counter: AtomicU64,
+    feedback: FeedbackSettings,
+    label_log: Arc<dyn LabelLog>,
+    layers: RwLock<HashMap<String, SiteLayer>>,
+    recent: Mutex<RecentChecks>,
+    budgets: Mutex<HashMap<String, (u64, u32)>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("model_version", &self.model_version())
+            .field("store", &self.inner.store.name())
+            .field("sites", &self.inner.settings.sites.len())
+            .finish()
+    }
+}
+
+fn logit(p: f64) -> f64 {
+    (p / (1.0 - p)).ln()
+}
+
+impl App {
+    /// Builds the application from validated settings, a model and a reputation store.
+    pub fn new(
+        settings: &Settings,
+        model: Model,
+        model_version: String,
+        store: Arc<dyn ReputationStore>,
+        hasher: IdentityHasher,
+        label_log: Arc<dyn LabelLog>,
+    ) -> App {
+        let mut keys = HashMap::new();
+        for (name, site) in &settings.sites {
+            for k in &site.key_sha256 {
+                keys.insert(
+                    k.to_ascii_lowercase(),
+                    Caller {
+                        site: name.clone(),
+                        admin: false,
+                    },
+                );
+            }
+        }
         if let Some(admin) = &settings.admin_key_sha256 {
             keys.insert(
                 admin.to_ascii_lowercase(),
@@ -294,15 +339,13 @@ impl App {
         let open = settings.sites.values().all(|s| s.key_sha256.is_empty());
         App {
             inner: Arc::new(Inner {
-                model,
-                model_version,
+                slot: RwLock::new(Arc::new(ModelSlot::new(settings, model, model_version))),
+                settings: settings.clone(),
                 store,
                 hasher,
                 limits: settings.limits,
                 keys,
                 open,
-                policies,
-                default_policy,
                 check_prefix: format!("{:08x}", crate::random_u64() as u32),
                 check_counter: AtomicU64::new(0),
                 feedback: settings.feedback.clone(),
@@ -314,14 +357,52 @@ impl App {
         }
     }
 
-    /// The model version in service.
-    pub fn model_version(&self) -> &str {
-        &self.inner.model_version
+    fn slot(&self) -> Arc<ModelSlot> {
+        match self.inner.slot.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
     }
 
-    /// The model in service.
-    pub fn model(&self) -> &Model {
-        &self.inner.model
+    /// The model version in service.
+    pub fn model_version(&self) -> String {
+        self.slot().version.clone()
+    }
+
+    /// What the model in service says about itself.
+    pub fn model_info(&self) -> ModelInfo {
+        let slot = self.slot();
+        let h = slot.model.header();
+        ModelInfo {
+            version: slot.version.clone(),
+            created_at: h.created_at,
+            train_docs: h.train_docs,
+            features: slot.model.counts().vocabulary(),
+            accept_below: h.thresholds.accept_below_probability(),
+            reject_at: h.thresholds.reject_at_probability(),
+            metrics_json: h.metrics.to_string(),
+            site_labels: self
+                .inner
+                .layers
+                .read()
+                .map(|l| l.values().map(SiteLayer::labels).sum())
+                .unwrap_or(0),
+        }
+    }
+
+    /// Puts another model in service, atomically: checks already running finish on the old one.
+    /// The sites' online layers are cleared, because a retrained model has learned the labels
+    /// they hold (they would count twice); the label log keeps every label.
+    pub fn swap_model(&self, model: Model, version: String) {
+        let slot = Arc::new(ModelSlot::new(&self.inner.settings, model, version.clone()));
+        match self.inner.slot.write() {
+            Ok(mut s) => *s = slot,
+            Err(poisoned) => *poisoned.into_inner() = slot,
+        }
+        if let Ok(mut layers) = self.inner.layers.write() {
+            layers.clear();
+        }
+        tracing::info!(model_version = %version, "model swapped in");
     }
 
     /// The input limits.
@@ -359,13 +440,6 @@ impl App {
                 "missing API key: send `authorization: Bearer <key>`".into(),
             )),
         }
-    }
-
-    fn policy(&self, site: &str) -> &SitePolicy {
-        self.inner
-            .policies
-            .get(site)
-            .unwrap_or(&self.inner.default_policy)
     }
 
     /// Checks that `input` is within the limits; errors name the field.
@@ -574,7 +648,12 @@ impl App {
             && match inner.layers.write() {
                 Ok(mut layers) => {
                     let layer = layers.entry(caller.site.clone()).or_default();
-                    layer.learn(&inner.model, input.label, &comment, &mut Scratch::default());
+                    layer.learn(
+                        &self.slot().model,
+                        input.label,
+                        &comment,
+                        &mut Scratch::default(),
+                    );
                     true
                 }
                 Err(_) => false,
@@ -597,29 +676,29 @@ impl App {
 
     async fn check_valid(&self, caller: &Caller, input: CheckInput) -> CheckOutcome {
         let inner = &self.inner;
+        let slot = self.slot();
         let mut scratch = Scratch::default();
         let mut feats = Vec::new();
         // A site with feedback of its own is scored on the global counts merged with its layer.
         let text = match inner.layers.read() {
             Ok(layers) => match layers.get(&caller.site) {
-                Some(layer) => inner.model.score_layered(
+                Some(layer) => slot.model.score_layered(
                     &input.comment,
                     layer,
                     self.layer_params(),
                     &mut scratch,
                     &mut feats,
                 ),
-                None => inner
+                None => slot
                     .model
                     .score_with(&input.comment, &mut scratch, &mut feats),
             },
-            Err(_) => inner
+            Err(_) => slot
                 .model
                 .score_with(&input.comment, &mut scratch, &mut feats),
         };
         let text_reasons =
-            inner
-                .model
+            slot.model
                 .explain_features(&input.comment, &feats, &mut scratch, TEXT_REASONS);
 
         let ids = inner.hasher.identities(&input.comment);
@@ -633,7 +712,7 @@ impl App {
         };
         let reputation: Option<Vec<_>> =
             tallies.map(|t| ids.iter().map(|i| i.kind).zip(t).collect());
-        let policy = self.policy(&caller.site);
+        let policy = slot.policy(&caller.site);
         let decision = decide(
             policy,
             &Signals {
@@ -682,7 +761,7 @@ impl App {
         tracing::debug!(site = %caller.site, verdict = decision.verdict.as_str(), degraded, "checked");
         CheckOutcome {
             decision,
-            model_version: inner.model_version.clone(),
+            model_version: slot.version.clone(),
             check_id,
             degraded,
             external_id: input.external_id,

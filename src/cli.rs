@@ -123,6 +123,9 @@ pub struct ServeArgs {
     /// Serve this model file instead of the built-in one.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Serve the CURRENT model of this directory and follow retrains and rollbacks.
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
     /// Keep reputation in Redis at this URL (shared by every replica).
     #[arg(long)]
     pub redis_url: Option<String>,
@@ -397,6 +400,9 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
     if let Some(v) = a.model {
         settings.model = Some(v);
     }
+    if let Some(v) = a.model_dir {
+        settings.model_dir = Some(v);
+    }
     if let Some(v) = a.redis_url {
         settings.reputation.redis_url = Some(v);
         settings.reputation.backend = crate::config::ReputationBackend::Redis;
@@ -417,6 +423,13 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
         let started = std::time::Instant::now();
         let app = crate::server::build_app(&settings)?;
         let listener = crate::server::bind(settings.grpc_addr).await?;
+        if let Some(dir) = &settings.model_dir {
+            crate::server::watch_model_dir(
+                app.clone(),
+                dir.clone(),
+                std::time::Duration::from_secs(1),
+            );
+        }
         tracing::info!(
             grpc_addr = %settings.grpc_addr,
             sites = if app.is_open() { "one open site (no keys configured)" } else { "keyed" },
@@ -790,10 +803,13 @@ fn cmd_retrain(a: RetrainArgs) -> Result<()> {
     let dir = crate::retrain::ModelDir::open(&a.model_dir)?;
     let (current, current_version) = match dir.load_current() {
         Ok(m) => m,
-        Err(crate::retrain::ModelDirError::NoVersion(_)) => (
-            Model::embedded()?,
-            crate::server::model_version(crate::model::EMBEDDED_MODEL),
-        ),
+        Err(crate::retrain::ModelDirError::NoVersion(_)) => {
+            // A new directory starts from the built-in model, installed as its first version
+            // so that a rollback can always return to it.
+            let model = Model::embedded()?;
+            let version = dir.install(&model)?;
+            (model, version)
+        }
         Err(e) => return Err(e.into()),
     };
     let params = crate::retrain::RetrainParams {

@@ -77,6 +77,9 @@ pub struct Settings {
     pub insecure_no_auth: bool,
     /// A model file to serve instead of the built-in one.
     pub model: Option<PathBuf>,
+    /// A model directory (see `hamgate retrain`): its CURRENT version is served, and a change of
+    /// CURRENT (a retrain or a rollback) is picked up while running.
+    pub model_dir: Option<PathBuf>,
     /// Log format.
     pub log_format: LogFormat,
     /// SHA-256 (hex) of the admin API key.
@@ -100,6 +103,7 @@ impl Default for Settings {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             insecure_no_auth: false,
             model: None,
+            model_dir: None,
             log_format: LogFormat::Text,
             admin_key_sha256: None,
             sites: BTreeMap::new(),
@@ -282,6 +286,9 @@ impl Settings {
         }
         if let Some(v) = get("HAMGATE_MODEL") {
             self.model = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("HAMGATE_MODEL_DIR") {
+            self.model_dir = Some(PathBuf::from(v));
         }
         if let Some(v) = get("HAMGATE_LOG_FORMAT") {
             self.log_format = match v.trim() {

@@ -41,6 +41,9 @@ pub enum ServeError {
     /// Reflection could not be set up.
     #[error("reflection: {0}")]
     Reflection(String),
+    /// The model directory is unusable.
+    #[error(transparent)]
+    ModelDir(#[from] crate::retrain::ModelDirError),
     /// Binding the listener failed.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -64,8 +67,17 @@ pub fn model_version(bytes: &[u8]) -> String {
 /// store connects in the background).
 pub fn build_app(settings: &Settings) -> Result<App, ServeError> {
     settings.validate()?;
-    let (model, version) = match &settings.model {
-        Some(path) => {
+    let from_dir = match &settings.model_dir {
+        Some(dir) => match crate::retrain::ModelDir::open(dir)?.load_current() {
+            Ok(m) => Some(m),
+            Err(crate::retrain::ModelDirError::NoVersion(_)) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let (model, version) = match (&settings.model, from_dir) {
+        (_, Some(m)) => m,
+        (Some(path), None) => {
             let bytes = std::fs::read(path).map_err(|e| crate::model::ModelFileError {
                 path: path.clone(),
                 kind: crate::model::file::ModelFileErrorKind::Io(e),
@@ -76,7 +88,7 @@ pub fn build_app(settings: &Settings) -> Result<App, ServeError> {
             })?;
             (model, model_version(&bytes))
         }
-        None => (
+        (None, None) => (
             Model::embedded()?,
             model_version(crate::model::EMBEDDED_MODEL),
         ),
@@ -224,6 +236,41 @@ pub async fn serve(
         .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Watches a model directory: every `every`, if its CURRENT version differs from the one in
+/// service, loads it and swaps it in. A bad file is logged and the running model stays. The
+/// task ends when the process does.
+pub fn watch_model_dir(
+    app: App,
+    dir: std::path::PathBuf,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let dir = dir.clone();
+            let current = app.model_version();
+            let loaded = tokio::task::spawn_blocking(move || {
+                let md = crate::retrain::ModelDir::open(&dir)?;
+                match md.current_version()? {
+                    Some(v) if v != current => md.load_current().map(Some),
+                    _ => Ok(None),
+                }
+            })
+            .await;
+            match loaded {
+                Ok(Ok(Some((model, version)))) => app.swap_model(model, version),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(cause = %e, "model directory: keeping the model in service")
+                }
+                Err(e) => tracing::warn!(cause = %e, "model directory watcher failed"),
+            }
+        }
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.

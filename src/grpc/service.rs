@@ -70,6 +70,25 @@ impl CommentFilter for FilterService {
         }))
     }
 
+    async fn get_model_info(
+        &self,
+        req: Request<pb::GetModelInfoRequest>,
+    ) -> Result<Response<pb::ModelInfoResponse>, Status> {
+        self.caller(&req)?;
+        let i = self.app.model_info();
+        Ok(Response::new(pb::ModelInfoResponse {
+            version: i.version,
+            created_at: i.created_at,
+            train_ham: i.train_docs[0],
+            train_spam: i.train_docs[1],
+            features: i.features as u64,
+            accept_below: i.accept_below,
+            reject_at: i.reject_at,
+            metrics_json: i.metrics_json,
+            site_labels: i.site_labels,
+        }))
+    }
+
     async fn feedback(
         &self,
         req: Request<pb::FeedbackRequest>,
