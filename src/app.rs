@@ -618,8 +618,10 @@ impl App {
             AppError::Unavailable(format!("the label log is unavailable, the label was not recorded: {e}"))
         })?;
 
-        // Reputation learns every label at once; a failure there does not undo the label.
-        let ids = inner.hasher.identities(&comment);
+        // The site's own reputation learns every label at once (keyed apart from other sites',
+        // so one site's labels never move another's verdicts); a failure there does not undo
+        // the label.
+        let ids = inner.hasher.site_identities(&comment, &caller.site);
         if let Err(e) = inner
             .store
             .record(&ids, input.label, inner.feedback.reputation_weight, now)
@@ -701,24 +703,37 @@ impl App {
             slot.model
                 .explain_features(&input.comment, &feats, &mut scratch, TEXT_REASONS);
 
+        // Shared identities (every site's check verdicts) and this site's own (its moderators'
+        // feedback), looked up together in one round trip.
         let ids = inner.hasher.identities(&input.comment);
+        let site_ids = inner.hasher.site_identities(&input.comment, &caller.site);
+        let mut all_ids = ids.clone();
+        all_ids.extend(site_ids.iter().cloned());
         let now = now_secs();
-        let (tallies, degraded) = match inner.store.lookup(&ids, now).await {
+        let (tallies, degraded) = match inner.store.lookup(&all_ids, now).await {
             Ok(t) => (Some(t), false),
             Err(e) => {
                 tracing::warn!(store = inner.store.name(), cause = %e, "reputation lookup failed; answering without it");
                 (None, true)
             }
         };
-        let reputation: Option<Vec<_>> =
-            tallies.map(|t| ids.iter().map(|i| i.kind).zip(t).collect());
+        let kinds: Vec<_> = all_ids.iter().map(|i| i.kind).collect();
+        let paired: Option<Vec<_>> = tallies.map(|t| kinds.into_iter().zip(t).collect());
+        let (reputation, site_reputation) = match &paired {
+            Some(p) => {
+                let (shared, own) = p.split_at(ids.len().min(p.len()));
+                (Some(shared), Some(own))
+            }
+            None => (None, None),
+        };
         let policy = slot.policy(&caller.site);
         let decision = decide(
             policy,
             &Signals {
                 text,
                 text_reasons: &text_reasons,
-                reputation: reputation.as_deref(),
+                reputation,
+                site_reputation,
                 links: text.links,
                 honeypot_filled: !input.honeypot.trim().is_empty(),
             },

@@ -140,8 +140,11 @@ pub struct Signals<'a> {
     pub text: TextScore,
     /// The strongest text tokens.
     pub text_reasons: &'a [TokenEvidence],
-    /// The comment's identifiers and their tallies; `None` when the store was unavailable.
+    /// The comment's identifiers and their tallies from everyone's checks; `None` when the
+    /// store was unavailable.
     pub reputation: Option<&'a [(IdentityKind, Tally)]>,
+    /// The same identifiers' tallies from this site's own moderators' feedback.
+    pub site_reputation: Option<&'a [(IdentityKind, Tally)]>,
     /// Links in the comment.
     pub links: u32,
     /// Whether the honeypot field was filled.
@@ -192,6 +195,16 @@ pub fn decide(policy: &SitePolicy, signals: &Signals<'_>) -> Decision {
             evidence.push(Reason {
                 kind: ReasonKind::Reputation,
                 label: format!("reputation:{}", kind.as_str()),
+                log_odds: lo,
+            });
+        }
+    }
+    for &(kind, tally) in signals.site_reputation.unwrap_or(&[]) {
+        if let Some(lo) = reputation_log_odds(kind, tally) {
+            reputation += lo;
+            evidence.push(Reason {
+                kind: ReasonKind::Reputation,
+                label: format!("reputation:{} (this site's moderators)", kind.as_str()),
                 log_odds: lo,
             });
         }
@@ -279,6 +292,7 @@ mod tests {
             text: text(0.0),
             text_reasons: &[],
             reputation: Some(&rep),
+            site_reputation: None,
             links: 0,
             honeypot_filled: false,
         };
@@ -307,6 +321,7 @@ mod tests {
             text: text(5.0),
             text_reasons: &[],
             reputation: Some(&many),
+            site_reputation: None,
             links: 0,
             honeypot_filled: false,
         };
@@ -324,6 +339,7 @@ mod tests {
             text: text(-5.0),
             text_reasons: &[],
             reputation: None,
+            site_reputation: None,
             links: 0,
             honeypot_filled: true,
         };
@@ -334,6 +350,7 @@ mod tests {
             text: text(-5.0),
             text_reasons: &[],
             reputation: None,
+            site_reputation: None,
             links: 3,
             honeypot_filled: false,
         };

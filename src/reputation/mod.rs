@@ -175,6 +175,24 @@ impl IdentityHasher {
         }
     }
 
+    /// The identifiers of a comment as one site's moderators know them: the same identifiers,
+    /// keyed apart per site. Feedback writes here, so one site's labels move that site's
+    /// verdicts and not another's (a site's key cannot poison the fleet), while verdicts of
+    /// checks write the shared identities of [`IdentityHasher::identities`].
+    pub fn site_identities(&self, comment: &Comment, site: &str) -> Vec<Identity> {
+        let mut ids = self.identities(comment);
+        for id in &mut ids {
+            let mut mac = self.mac.clone();
+            mac.update(b"site\0");
+            mac.update(site.as_bytes());
+            mac.update(&[0]);
+            mac.update(id.hash.as_bytes());
+            let bytes = mac.finalize().into_bytes();
+            id.hash = crate::corpus::hex(&bytes[..16]);
+        }
+        ids
+    }
+
     /// The identifiers of a comment: IP and prefix, e-mail and domain, author URL host and the
     /// content fingerprint. Fields that are empty or unparsable are skipped (validation happens
     /// before this, in the application layer).
