@@ -166,6 +166,9 @@ struct RecentChecks {
 }
 
 impl RecentChecks {
+    /// What one kept check costs in memory: its text plus the map and queue entries, the id
+    /// twice, the site, the strings' headers and the allocator's rounding (measured: a budget
+    /// of 24 MiB at 400 bytes each took 48 MB of resident memory).
     fn size(c: &Comment) -> usize {
         c.content.len()
             + c.author.len()
@@ -173,7 +176,7 @@ impl RecentChecks {
             + c.url.len()
             + c.ip.len()
             + c.user_agent.len()
-            + 64
+            + 640
     }
 
     fn insert(&mut self, id: String, check: RecentCheck, limits: &FeedbackSettings) {
@@ -706,7 +709,7 @@ impl App {
         // Shared identities (every site's check verdicts) and this site's own (its moderators'
         // feedback), looked up together in one round trip.
         let ids = inner.hasher.identities(&input.comment);
-        let site_ids = inner.hasher.site_identities(&input.comment, &caller.site);
+        let site_ids = inner.hasher.scoped_to_site(&ids, &caller.site);
         let mut all_ids = ids.clone();
         all_ids.extend(site_ids.iter().cloned());
         let now = now_secs();

@@ -141,7 +141,7 @@ impl Default for FeedbackSettings {
         FeedbackSettings {
             label_log: PathBuf::from("hamgate-labels.log"),
             recent_checks: 100_000,
-            recent_checks_bytes: 64 << 20,
+            recent_checks_bytes: 16 << 20,
             recent_check_secs: 7 * 24 * 3600,
             site_labels_per_hour: 200,
             layer_weight: crate::model::online::LayerParams::default().weight,

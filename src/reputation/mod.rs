@@ -180,7 +180,12 @@ impl IdentityHasher {
     /// verdicts and not another's (a site's key cannot poison the fleet), while verdicts of
     /// checks write the shared identities of [`IdentityHasher::identities`].
     pub fn site_identities(&self, comment: &Comment, site: &str) -> Vec<Identity> {
-        let mut ids = self.identities(comment);
+        self.scoped_to_site(&self.identities(comment), site)
+    }
+
+    /// [`IdentityHasher::site_identities`] of identities already computed.
+    pub fn scoped_to_site(&self, shared: &[Identity], site: &str) -> Vec<Identity> {
+        let mut ids = shared.to_vec();
         for id in &mut ids {
             let mut mac = self.mac.clone();
             mac.update(b"site\0");
