@@ -150,7 +150,17 @@ impl LazyLabelLog {
             .get_or_try_init(|| async {
                 match &self.target {
                     LogTarget::File(path) => {
-                        let (log, report) = FileLabelLog::open(path)?;
+                        // Opening scans and may truncate the whole file: blocking work, kept
+                        // off the async workers.
+                        let p = path.clone();
+                        let (log, report) =
+                            tokio::task::spawn_blocking(move || FileLabelLog::open(p))
+                                .await
+                                .map_err(|e| {
+                                    LabelLogError::Unavailable(format!(
+                                        "opening the label log: {e}"
+                                    ))
+                                })??;
                         tracing::info!(path = %path.display(), ?report, "label log opened");
                         Ok::<Box<dyn LabelLog>, LabelLogError>(Box::new(log))
                     }
