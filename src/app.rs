@@ -292,6 +292,8 @@ struct Inner {
     layers: RwLock<HashMap<String, SiteLayer>>,
     recent: Mutex<RecentChecks>,
     budgets: Mutex<HashMap<String, (u64, u32)>>,
+    /// Whether there may be labels to replay into the sites' layers at start.
+    replay: bool,
 }
 
 impl std::fmt::Debug for App {
@@ -356,6 +358,8 @@ impl App {
                 layers: RwLock::new(HashMap::new()),
                 recent: Mutex::new(RecentChecks::default()),
                 budgets: Mutex::new(HashMap::new()),
+                replay: settings.reputation.backend == crate::config::ReputationBackend::Redis
+                    || settings.feedback.label_log.exists(),
             }),
         }
     }
@@ -551,6 +555,56 @@ impl App {
             .read()
             .map(|l| l.get(site).map_or(0, SiteLayer::labels))
             .unwrap_or(0)
+    }
+
+    /// Rebuilds the sites' online layers from the label log, so they survive a restart: every
+    /// label newer than the model in service (older ones are in the model, or were held back
+    /// by the retrain that made it), within the same hourly per-site budget as online learning,
+    /// counted by each label's own hour. Returns the labels learned. Does nothing when there is
+    /// no log yet (the file log is never created just to read it).
+    pub async fn restore_layers(&self) -> Result<u64, AppError> {
+        if !self.inner.replay {
+            return Ok(0);
+        }
+        let labels = self
+            .inner
+            .label_log
+            .read_all()
+            .await
+            .map_err(|e| AppError::Unavailable(format!("reading the label log: {e}")))?;
+        let slot = self.slot();
+        let since = slot.model.header().created_at;
+        let budget = self.inner.feedback.site_labels_per_hour;
+        let mut per_hour: HashMap<(String, u64), u32> = HashMap::new();
+        let mut scratch = Scratch::default();
+        let mut learned = 0;
+        let mut layers = self
+            .inner
+            .layers
+            .write()
+            .map_err(|_| AppError::Internal("site layers lock poisoned".into()))?;
+        for l in labels.iter().filter(|l| l.record.at >= since) {
+            let used = per_hour
+                .entry((l.record.site.clone(), l.record.at / 3600))
+                .or_insert(0);
+            if *used >= budget {
+                continue;
+            }
+            *used += 1;
+            layers.entry(l.record.site.clone()).or_default().learn(
+                &slot.model,
+                l.record.label,
+                &l.record.comment,
+                &mut scratch,
+            );
+            learned += 1;
+        }
+        tracing::info!(
+            labels = labels.len(),
+            learned,
+            "site layers restored from the label log"
+        );
+        Ok(learned)
     }
 
     /// Takes a moderator's label: logs it durably, then updates reputation and the site's

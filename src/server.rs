@@ -201,6 +201,10 @@ pub async fn serve(
     max_message_bytes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    // The sites' online layers come back from the label log before the service says SERVING.
+    if let Err(e) = app.restore_layers().await {
+        tracing::warn!(cause = %e, "could not restore the sites' layers; they start empty");
+    }
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)

@@ -1381,3 +1381,42 @@ async fn five_thousand_concurrent_labels_are_all_acknowledged_and_logged() {
     };
     assert_eq!(assert_log_holds_every_ack(&all, &stream), LABELS as u64);
 }
+
+/// The sites' layers come back from the label log when the service restarts: a HAM label given
+/// before the restart still lowers the comment's text score after it, and a service started on
+/// a fresh log does not see it.
+#[tokio::test]
+async fn site_layers_are_restored_from_the_label_log_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let comment = BORDERLINE[1];
+
+    let fresh = TestServer::start(settings_with_log(dir.path())).await;
+    let mut client = fresh.client().await;
+    let before = check(&mut client, probe_req(comment)).await;
+    let ack = feedback(&mut client, by_comment(check_req(comment), pb::Label::Ham)).await;
+    assert_eq!(ack.label_seq, 1);
+    assert!(ack.learned);
+    stop(fresh).await;
+
+    let restarted = TestServer::start(settings_with_log(dir.path())).await;
+    let mut client = restarted.client().await;
+    let after = check(&mut client, probe_req(comment)).await;
+    assert!(
+        text_log_odds(&after) < text_log_odds(&before) - 1.0,
+        "the label did not survive the restart: {} -> {}",
+        text_log_odds(&before),
+        text_log_odds(&after)
+    );
+    stop(restarted).await;
+
+    let other = tempfile::tempdir().expect("tempdir");
+    let unrelated = TestServer::start(settings_with_log(other.path())).await;
+    let mut client = unrelated.client().await;
+    let elsewhere = check(&mut client, probe_req(comment)).await;
+    assert!((text_log_odds(&elsewhere) - text_log_odds(&before)).abs() < 1e-9);
+    assert!(
+        !other.path().join("labels.log").exists(),
+        "reading must not create a log"
+    );
+    stop(unrelated).await;
+}
