@@ -557,6 +557,95 @@ impl App {
             .unwrap_or(0)
     }
 
+    fn admin_model_dir(&self, caller: &Caller) -> Result<crate::retrain::ModelDir, AppError> {
+        if !caller.admin {
+            return Err(AppError::PermissionDenied(
+                "model administration needs the admin key".into(),
+            ));
+        }
+        let dir = self.inner.settings.model_dir.as_ref().ok_or_else(|| {
+            AppError::FailedPrecondition(
+                "this service runs without a model directory (serve --model-dir DIR)".into(),
+            )
+        })?;
+        crate::retrain::ModelDir::open(dir).map_err(|e| AppError::Internal(e.to_string()))
+    }
+
+    /// Admin: retrains from the base corpus plus the label log and swaps the candidate in
+    /// when the gate accepts it (see [`crate::retrain`]). Returns the report and the version
+    /// in service afterwards.
+    pub async fn retrain(
+        &self,
+        caller: &Caller,
+    ) -> Result<(crate::retrain::RetrainReport, String), AppError> {
+        let dir = self.admin_model_dir(caller)?;
+        let labels = self
+            .inner
+            .label_log
+            .read_all()
+            .await
+            .map_err(|e| AppError::Unavailable(format!("reading the label log: {e}")))?;
+        let slot = self.slot();
+        let current = slot.model.clone();
+        let base_paths = self.inner.settings.feedback.base_corpus.clone();
+        let created_at = now_secs();
+        // Training is seconds of CPU: off the async workers.
+        let outcome = tokio::task::spawn_blocking(move || {
+            let corpus = crate::corpus::read_corpus(&base_paths).map_err(|e| e.to_string())?;
+            let digest = corpus.digest.clone();
+            let (base, _) = crate::corpus::dedup(corpus.examples);
+            if dir.current_version().map_err(|e| e.to_string())?.is_none() {
+                // The model in service becomes the directory's first version, so a rollback
+                // can return to it.
+                dir.install(&current).map_err(|e| e.to_string())?;
+            }
+            let params = crate::retrain::RetrainParams {
+                train: crate::model::TrainParams {
+                    created_at,
+                    ..crate::model::TrainParams::default()
+                },
+                ..crate::retrain::RetrainParams::default()
+            };
+            let (candidate, report) =
+                crate::retrain::retrain(&base, &labels, &current, &params, &digest)
+                    .map_err(|e| e.to_string())?;
+            let installed = if report.accepted {
+                Some(dir.install(&candidate).map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            Ok::<_, String>((candidate, report, installed))
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(AppError::FailedPrecondition)?;
+        let (candidate, report, installed) = outcome;
+        if let Some(version) = installed {
+            self.swap_model(candidate, version);
+        }
+        tracing::info!(
+            accepted = report.accepted,
+            current_auc = report.current_auc,
+            candidate_auc = report.candidate_auc,
+            "retrain"
+        );
+        Ok((report, self.model_version()))
+    }
+
+    /// Admin: puts the previous version of the model directory back in service.
+    pub async fn rollback(&self, caller: &Caller) -> Result<String, AppError> {
+        let dir = self.admin_model_dir(caller)?;
+        let (model, version) = tokio::task::spawn_blocking(move || {
+            dir.rollback()?;
+            dir.load_current()
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| AppError::FailedPrecondition(e.to_string()))?;
+        self.swap_model(model, version.clone());
+        Ok(version)
+    }
+
     /// Rebuilds the sites' online layers from the label log, so they survive a restart: every
     /// label newer than the model in service (older ones are in the model, or were held back
     /// by the retrain that made it), within the same hourly per-site budget as online learning,

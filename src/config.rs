@@ -134,6 +134,8 @@ pub struct FeedbackSettings {
     pub layer_weight: f64,
     /// How much reputation one label adds (a verdict adds 1).
     pub reputation_weight: f64,
+    /// The base corpus a retrain starts from (besides the label log).
+    pub base_corpus: Vec<PathBuf>,
 }
 
 impl Default for FeedbackSettings {
@@ -146,6 +148,7 @@ impl Default for FeedbackSettings {
             site_labels_per_hour: 200,
             layer_weight: crate::model::online::LayerParams::default().weight,
             reputation_weight: 3.0,
+            base_corpus: vec![PathBuf::from("models/corpus/youtube")],
         }
     }
 }

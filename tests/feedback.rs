@@ -1420,3 +1420,98 @@ async fn site_layers_are_restored_from_the_label_log_at_start() {
     );
     stop(unrelated).await;
 }
+
+/// The admin RPCs: a site key may not retrain; without a model directory there is nothing to
+/// retrain into; with one, true labels from a new kind of site make a candidate that the gate
+/// accepts and that goes into service at once, and a rollback brings the previous model back.
+#[tokio::test]
+async fn retrain_and_rollback_over_grpc_with_the_admin_key() {
+    const SITE_KEY: &str = "sms-site-key";
+    const ADMIN_KEY: &str = "admin-key";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = settings_with_log(dir.path());
+    settings.sites.insert(
+        "sms".into(),
+        SiteSettings {
+            key_sha256: vec![hash_key(SITE_KEY)],
+            ..Default::default()
+        },
+    );
+    settings.admin_key_sha256 = Some(hash_key(ADMIN_KEY));
+    settings.feedback.site_labels_per_hour = 10_000;
+    settings.feedback.base_corpus =
+        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("models/corpus/youtube")];
+
+    // Without a model directory: FAILED_PRECONDITION, even for the admin.
+    let plain = TestServer::start(settings.clone()).await;
+    let mut client = plain.client().await;
+    let r = client
+        .retrain(with_key(pb::RetrainRequest {}, ADMIN_KEY))
+        .await;
+    assert_status(r, Code::FailedPrecondition, "model directory");
+    stop(plain).await;
+
+    settings.model_dir = Some(dir.path().join("models"));
+    let server = TestServer::start(settings).await;
+    let mut client = server.client().await;
+    let info = |v: pb::ModelInfoResponse| v.version;
+    let original = info(
+        client
+            .get_model_info(with_key(pb::GetModelInfoRequest {}, SITE_KEY))
+            .await
+            .expect("model info")
+            .into_inner(),
+    );
+
+    // Labels from a new kind of site: SMS messages, spam and ham alternating.
+    let sms = hamgate::corpus::read_corpus(&[
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/corpus/sms/SMSSpamCollection")
+    ])
+    .expect("sms corpus");
+    let (sms, _) = hamgate::corpus::dedup(sms.examples);
+    let spam = sms.iter().filter(|e| e.label == Label::Spam).take(60);
+    let ham = sms.iter().filter(|e| e.label == Label::Ham).take(60);
+    for (s, h) in spam.zip(ham) {
+        for (e, label) in [(s, pb::Label::Spam), (h, pb::Label::Ham)] {
+            let req = with_key(by_comment(check_req(&e.comment.content), label), SITE_KEY);
+            feedback(&mut client, req).await;
+        }
+    }
+
+    let r = client
+        .retrain(with_key(pb::RetrainRequest {}, SITE_KEY))
+        .await;
+    assert_status(r, Code::PermissionDenied, "admin key");
+
+    let report = client
+        .retrain(with_key(pb::RetrainRequest {}, ADMIN_KEY))
+        .await
+        .expect("retrain")
+        .into_inner();
+    assert!(report.accepted, "{report:?}");
+    assert!(report.candidate_auc > report.current_auc, "{report:?}");
+    assert_eq!(report.labels_held_back + report.labels_trained, 120);
+    assert_ne!(report.model_version, original);
+    let now_serving = client
+        .get_model_info(with_key(pb::GetModelInfoRequest {}, SITE_KEY))
+        .await
+        .expect("model info")
+        .into_inner();
+    assert_eq!(now_serving.version, report.model_version);
+    let checked = check(&mut client, with_key(probe_req("hello"), SITE_KEY)).await;
+    assert_eq!(checked.model_version, report.model_version);
+
+    let back = client
+        .rollback(with_key(pb::RollbackRequest {}, ADMIN_KEY))
+        .await
+        .expect("rollback")
+        .into_inner();
+    assert_eq!(back.model_version, original);
+    let checked = check(&mut client, with_key(probe_req("hello"), SITE_KEY)).await;
+    assert_eq!(checked.model_version, original);
+    let r = client
+        .rollback(with_key(pb::RollbackRequest {}, ADMIN_KEY))
+        .await;
+    assert_status(r, Code::FailedPrecondition, "nothing to roll back");
+    stop(server).await;
+}

@@ -89,6 +89,32 @@ impl CommentFilter for FilterService {
         }))
     }
 
+    async fn retrain(
+        &self,
+        req: Request<pb::RetrainRequest>,
+    ) -> Result<Response<pb::RetrainResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let (r, version) = self.app.retrain(&caller).await?;
+        Ok(Response::new(pb::RetrainResponse {
+            accepted: r.accepted,
+            current_auc: r.current_auc,
+            candidate_auc: r.candidate_auc,
+            labels_trained: r.labels_trained as u64,
+            labels_held_back: r.labels_held_back as u64,
+            model_version: version,
+            verdict: r.verdict,
+        }))
+    }
+
+    async fn rollback(
+        &self,
+        req: Request<pb::RollbackRequest>,
+    ) -> Result<Response<pb::RollbackResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let model_version = self.app.rollback(&caller).await?;
+        Ok(Response::new(pb::RollbackResponse { model_version }))
+    }
+
     async fn feedback(
         &self,
         req: Request<pb::FeedbackRequest>,
