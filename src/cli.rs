@@ -1,4 +1,5 @@
-//! The command line: `hamgate train`, `eval`, `score`, `corpus`.
+//! The command line, part of the `hamgate` binary (not the library): it parses arguments, calls
+//! the library, and is the only place that prints to stdout/stderr.
 //!
 //! Each command reads its inputs, calls the library and prints; errors are reported by
 //! [`main`] with their full cause chain and a non-zero exit code.
@@ -11,10 +12,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::comment::Comment;
-use crate::corpus::{dedup, read_corpus, DedupStats, Example};
-use crate::eval::{cross_validate_groups, predict, report, Report};
-use crate::model::{train, Model, NbParams, TrainParams, Variant};
+use hamgate::comment::Comment;
+use hamgate::corpus::{dedup, read_corpus, DedupStats, Example};
+use hamgate::eval::{cross_validate_groups, predict, report, Report};
+use hamgate::model::{train, Model, NbParams, TrainParams, Variant};
 
 /// hamgate: a self-hosted comment spam filter.
 #[derive(Debug, Parser)]
@@ -274,7 +275,7 @@ pub struct EvalAdaptArgs {
     #[arg(long, default_value_t = 5)]
     pub seeds: u64,
     /// How many global counts one site count is worth.
-    #[arg(long, default_value_t = crate::model::online::LayerParams::default().weight)]
+    #[arg(long, default_value_t = hamgate::model::online::LayerParams::default().weight)]
     pub weight: f64,
     /// Print JSON.
     #[arg(long)]
@@ -332,7 +333,7 @@ pub struct CorpusArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve(_)) {
-        init_tracing(crate::config::LogFormat::Text);
+        init_tracing(hamgate::config::LogFormat::Text);
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -343,15 +344,15 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(format: crate::config::LogFormat) {
+fn init_tracing(format: hamgate::config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HAMGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match format {
-        crate::config::LogFormat::Json => builder.json().try_init(),
-        crate::config::LogFormat::Text => builder.try_init(),
+        hamgate::config::LogFormat::Json => builder.json().try_init(),
+        hamgate::config::LogFormat::Text => builder.try_init(),
     };
 }
 
@@ -363,7 +364,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::BenchLoad(a) => cmd_bench_load(a),
         Command::Health(a) => cmd_health(a),
         Command::HashKey { key } => {
-            println!("{}", crate::config::hash_key(&key));
+            println!("{}", hamgate::config::hash_key(&key));
             Ok(())
         }
         Command::Train(a) => cmd_train(a),
@@ -372,7 +373,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::EvalAdapt(a) => cmd_eval_adapt(a),
         Command::Retrain(a) => cmd_retrain(a),
         Command::Rollback { model_dir } => {
-            let dir = crate::retrain::ModelDir::open(&model_dir)?;
+            let dir = hamgate::retrain::ModelDir::open(&model_dir)?;
             let v = dir.rollback()?;
             println!("current model is now {v}");
             Ok(())
@@ -390,7 +391,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn cmd_serve(a: ServeArgs) -> Result<()> {
-    let mut settings = crate::config::Settings::load(a.config.as_deref())?;
+    let mut settings = hamgate::config::Settings::load(a.config.as_deref())?;
     if let Some(v) = a.grpc_addr {
         settings.grpc_addr = v;
     }
@@ -405,15 +406,15 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
     }
     if let Some(v) = a.redis_url {
         settings.reputation.redis_url = Some(v);
-        settings.reputation.backend = crate::config::ReputationBackend::Redis;
+        settings.reputation.backend = hamgate::config::ReputationBackend::Redis;
     }
     if a.insecure_no_auth {
         settings.insecure_no_auth = true;
     }
     if let Some(v) = a.log_format {
         settings.log_format = match v.as_str() {
-            "json" => crate::config::LogFormat::Json,
-            "text" => crate::config::LogFormat::Text,
+            "json" => hamgate::config::LogFormat::Json,
+            "text" => hamgate::config::LogFormat::Text,
             other => bail!("--log-format: `{other}` is not `text` or `json`"),
         };
     }
@@ -421,10 +422,10 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async move {
         let started = std::time::Instant::now();
-        let app = crate::server::build_app(&settings)?;
-        let listener = crate::server::bind(settings.grpc_addr).await?;
+        let app = hamgate::server::build_app(&settings)?;
+        let listener = hamgate::server::bind(settings.grpc_addr).await?;
         if let Some(dir) = &settings.model_dir {
-            crate::server::watch_model_dir(
+            hamgate::server::watch_model_dir(
                 app.clone(),
                 dir.clone(),
                 std::time::Duration::from_secs(1),
@@ -437,11 +438,11 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
             startup_ms = started.elapsed().as_millis() as u64,
             "hamgate ready"
         );
-        crate::server::serve(
+        hamgate::server::serve(
             app,
             listener,
             settings.limits.max_message_bytes,
-            crate::server::shutdown_signal(),
+            hamgate::server::shutdown_signal(),
         )
         .await?;
         Ok(())
@@ -449,10 +450,10 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
 }
 
 fn cmd_check(a: CheckArgs) -> Result<()> {
-    use crate::grpc::pb;
+    use hamgate::grpc::pb;
     let kind = match a.kind.as_deref() {
         None => pb::CommentType::Unspecified,
-        Some(name) => crate::grpc::convert::comment_type_from_name(name)
+        Some(name) => hamgate::grpc::convert::comment_type_from_name(name)
             .with_context(|| format!("--type: unknown comment type `{name}`"))?,
     };
     let req = pb::CheckRequest {
@@ -583,7 +584,7 @@ fn cmd_bench_load(a: BenchLoadArgs) -> Result<()> {
     );
     let corpus = read_corpus(&a.corpus)?;
     let (examples, _) = dedup(corpus.examples);
-    let plan = crate::loadgen::LoadPlan {
+    let plan = hamgate::loadgen::LoadPlan {
         addr: a.addr,
         connections: a.connections,
         duration: std::time::Duration::from_secs_f64(a.duration),
@@ -594,7 +595,7 @@ fn cmd_bench_load(a: BenchLoadArgs) -> Result<()> {
         vary_ip: a.vary_ip,
     };
     let rt = runtime()?;
-    let r = rt.block_on(crate::loadgen::run(plan))?;
+    let r = rt.block_on(hamgate::loadgen::run(plan))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
@@ -648,7 +649,7 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 fn cmd_train(a: TrainArgs) -> Result<()> {
     let (examples, stats, digest) = load_dedup(&a.corpus)?;
     let params = a.model.params();
-    let (_, folds) = crate::model::train::fold_assignment(&examples, params.folds);
+    let (_, folds) = hamgate::model::train::fold_assignment(&examples, params.folds);
     let bar = progress(folds as u64 + 1, "training");
     let model =
         train(&examples, &params, &digest, stats, &|| bar.inc(1)).map_err(anyhow::Error::msg)?;
@@ -672,13 +673,13 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     let (preds, what) = match (&a.cv, &a.model) {
         (Some(_), _) => {
             let params = a.params.params();
-            let groups = crate::corpus::groups(&examples);
+            let groups = hamgate::corpus::groups(&examples);
             let fits = groups
                 .iter()
                 .map(|g| {
                     let rest: Vec<Example> =
                         examples.iter().filter(|e| &e.group != g).cloned().collect();
-                    crate::model::train::fold_assignment(&rest, params.folds).1 as u64 + 1
+                    hamgate::model::train::fold_assignment(&rest, params.folds).1 as u64 + 1
                 })
                 .sum();
             let bar = progress(fits, "cross-validating");
@@ -728,7 +729,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
 fn write_predictions(
     path: &std::path::Path,
     examples: &[Example],
-    preds: &[crate::eval::Prediction],
+    preds: &[hamgate::eval::Prediction],
 ) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(
@@ -738,7 +739,7 @@ fn write_predictions(
         let line = serde_json::json!({
             "label": ex.label,
             "verdict": p.verdict,
-            "spam_probability": crate::model::sigmoid(p.log_odds),
+            "spam_probability": hamgate::model::sigmoid(p.log_odds),
             "log_odds": p.log_odds,
             "group": ex.group,
             "content": ex.comment.content,
@@ -760,12 +761,12 @@ fn cmd_eval_adapt(a: EvalAdaptArgs) -> Result<()> {
         a.weight > 0.0 && a.weight.is_finite(),
         "--weight must be positive"
     );
-    let points = crate::eval::eval_adapt(
+    let points = hamgate::eval::eval_adapt(
         &model,
         &examples,
         &a.steps,
         a.seeds,
-        crate::model::online::LayerParams { weight: a.weight },
+        hamgate::model::online::LayerParams { weight: a.weight },
     );
     if a.json {
         println!("{}", serde_json::to_string_pretty(&points)?);
@@ -794,16 +795,16 @@ fn cmd_retrain(a: RetrainArgs) -> Result<()> {
     let corpus = read_corpus(&a.base_corpus)?;
     let digest = corpus.digest.clone();
     let (base, _) = dedup(corpus.examples);
-    let (log, recovery) = crate::labels::file::FileLabelLog::open(&a.labels)?;
+    let (log, recovery) = hamgate::labels::file::FileLabelLog::open(&a.labels)?;
     if recovery.bytes_dropped > 0 {
         tracing::warn!(?recovery, "label log had a torn tail");
     }
     let rt = runtime()?;
-    let labels = rt.block_on(crate::labels::LabelLog::read_all(&log))?;
-    let dir = crate::retrain::ModelDir::open(&a.model_dir)?;
+    let labels = rt.block_on(hamgate::labels::LabelLog::read_all(&log))?;
+    let dir = hamgate::retrain::ModelDir::open(&a.model_dir)?;
     let (current, current_version) = match dir.load_current() {
         Ok(m) => m,
-        Err(crate::retrain::ModelDirError::NoVersion(_)) => {
+        Err(hamgate::retrain::ModelDirError::NoVersion(_)) => {
             // A new directory starts from the built-in model, installed as its first version
             // so that a rollback can always return to it.
             let model = Model::embedded()?;
@@ -812,7 +813,7 @@ fn cmd_retrain(a: RetrainArgs) -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let params = crate::retrain::RetrainParams {
+    let params = hamgate::retrain::RetrainParams {
         holdback: a.holdback,
         train: TrainParams {
             created_at: created_at(),
@@ -820,7 +821,8 @@ fn cmd_retrain(a: RetrainArgs) -> Result<()> {
         },
         ..Default::default()
     };
-    let (candidate, report) = crate::retrain::retrain(&base, &labels, &current, &params, &digest)?;
+    let (candidate, report) =
+        hamgate::retrain::retrain(&base, &labels, &current, &params, &digest)?;
     let installed = if report.accepted {
         Some(dir.install(&candidate)?)
     } else {
@@ -856,16 +858,16 @@ fn cmd_model_info(model: Option<PathBuf>, model_dir: Option<PathBuf>) -> Result<
     let (m, version) = match (model, model_dir) {
         (Some(p), _) => {
             let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-            let m = Model::from_bytes(&bytes).map_err(|kind| crate::model::ModelFileError {
+            let m = Model::from_bytes(&bytes).map_err(|kind| hamgate::model::ModelFileError {
                 path: p.clone(),
                 kind,
             })?;
-            (m, crate::server::model_version(&bytes))
+            (m, hamgate::server::model_version(&bytes))
         }
-        (None, Some(d)) => crate::retrain::ModelDir::open(&d)?.load_current()?,
+        (None, Some(d)) => hamgate::retrain::ModelDir::open(&d)?.load_current()?,
         (None, None) => (
             Model::embedded()?,
-            crate::server::model_version(crate::model::EMBEDDED_MODEL),
+            hamgate::server::model_version(hamgate::model::EMBEDDED_MODEL),
         ),
     };
     let h = m.header();

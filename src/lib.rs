@@ -21,9 +21,9 @@
 //! 4. [`app`]: the one application API (check, later feedback, stats, model admin) that every
 //!    adapter calls;
 //! 5. [`grpc`]: the thin gRPC adapter (generated code, conversions, error mapping);
-//! 6. [`server`] (wires the app, serves it, shuts down gracefully), [`loadgen`] (the load client)
-//!    and [`cli`]: the command-line front end (`serve`, `check`, `bench-load`, `train`, `eval`,
-//!    `score`, `corpus`, `hash-key`).
+//! 6. [`server`] (wires the app, serves it, shuts down gracefully) and [`loadgen`] (the load
+//!    client). The command line (`serve`, `check`, `bench-load`, `train`, `eval`, `score`, ...)
+//!    lives in the binary, `src/main.rs` and `src/cli.rs`, and is the only code that prints.
 //!
 //! # Example
 //! ```
@@ -39,7 +39,6 @@
 #![deny(missing_docs)]
 
 pub mod app;
-pub mod cli;
 pub mod comment;
 pub mod config;
 pub mod corpus;

@@ -1,5 +1,8 @@
-//! The `hamgate` binary: parses the command line and hands over to [`hamgate::cli`].
+//! The `hamgate` binary: the command line over the `hamgate` library. Printing happens here,
+//! never in the library.
+
+mod cli;
 
 fn main() -> std::process::ExitCode {
-    hamgate::cli::main()
+    cli::main()
 }
