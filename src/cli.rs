@@ -862,12 +862,12 @@ fn cmd_model_info(model: Option<PathBuf>, model_dir: Option<PathBuf>) -> Result<
                 path: p.clone(),
                 kind,
             })?;
-            (m, hamgate::server::model_version(&bytes))
+            (m, hamgate::model::file::version_of(&bytes))
         }
         (None, Some(d)) => hamgate::retrain::ModelDir::open(&d)?.load_current()?,
         (None, None) => (
             Model::embedded()?,
-            hamgate::server::model_version(hamgate::model::EMBEDDED_MODEL),
+            hamgate::model::file::version_of(hamgate::model::EMBEDDED_MODEL),
         ),
     };
     let h = m.header();

@@ -247,7 +247,7 @@ impl ModelDir {
     /// beyond the last [`ModelDir::KEEP`] are deleted.
     pub fn install(&self, model: &Model) -> Result<String, ModelDirError> {
         let bytes = model.to_bytes();
-        let version = crate::server::model_version(&bytes);
+        let version = crate::model::file::version_of(&bytes);
         self.write_atomically(&format!("model-{version}.hgm"), &bytes)?;
         let mut history = self.versions()?;
         history.retain(|v| v != &version);
@@ -404,7 +404,7 @@ mod tests {
         );
         let (loaded, v) = md.load_current().unwrap();
         assert_eq!(v, versions[6]);
-        assert_eq!(crate::server::model_version(&loaded.to_bytes()), v);
+        assert_eq!(crate::model::file::version_of(&loaded.to_bytes()), v);
         assert_eq!(md.rollback().unwrap(), versions[5]);
         assert_eq!(md.load_current().unwrap().1, versions[5]);
         assert_eq!(md.rollback().unwrap(), versions[4]);

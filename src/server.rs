@@ -54,14 +54,6 @@ pub enum ServeError {
     },
 }
 
-/// The model's version string: the first 12 hex digits of the SHA-256 of its file bytes, so
-/// every replica serving the same file reports the same version.
-pub fn model_version(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(bytes);
-    crate::corpus::hex(&digest[..6])
-}
-
 /// Builds the application: validates settings, loads the model (the built-in one unless a
 /// file is named), and sets up the reputation store. Must run inside a Tokio runtime (the Redis
 /// store connects in the background).
@@ -86,11 +78,11 @@ pub fn build_app(settings: &Settings) -> Result<App, ServeError> {
                 path: path.clone(),
                 kind,
             })?;
-            (model, model_version(&bytes))
+            (model, crate::model::file::version_of(&bytes))
         }
         (None, None) => (
             Model::embedded()?,
-            model_version(crate::model::EMBEDDED_MODEL),
+            crate::model::file::version_of(crate::model::EMBEDDED_MODEL),
         ),
     };
     let rep = &settings.reputation;

@@ -124,6 +124,12 @@ pub enum ModelFileErrorKind {
     Incompatible(String),
 }
 
+/// A model's version: the first 12 hex digits of the SHA-256 of its file bytes, so every
+/// replica serving the same file reports the same version.
+pub fn version_of(bytes: &[u8]) -> String {
+    crate::corpus::hex(&Sha256::digest(bytes)[..6])
+}
+
 impl Model {
     /// Serialises the model to bytes (deterministically; see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
