@@ -35,7 +35,11 @@ impl Default for LayerParams {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SiteLayer {
     /// The site's labelled comments, counted as the global model counts them.
-    pub table: CountTable,
+    table: CountTable,
+    /// Features of the layer the global model has never seen: they widen the merged
+    /// vocabulary. Kept up to date by [`SiteLayer::learn`] so scoring never has to count them
+    /// (a layer is cleared whenever the global model changes).
+    new_features: usize,
 }
 
 impl SiteLayer {
@@ -43,7 +47,21 @@ impl SiteLayer {
     pub fn learn(&mut self, model: &Model, label: Label, comment: &Comment, scratch: &mut Scratch) {
         let mut feats = Vec::new();
         model.features(comment, scratch, &mut feats);
+        let mut distinct = feats.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        self.new_features += distinct
+            .iter()
+            .filter(|f| {
+                !model.table.features.contains_key(f) && !self.table.features.contains_key(f)
+            })
+            .count();
         self.table.add(label, &feats);
+    }
+
+    /// The layer's counts.
+    pub fn counts(&self) -> &CountTable {
+        &self.table
     }
 
     /// Labels learned so far.
@@ -69,12 +87,7 @@ impl Model {
         let g = &self.table;
         let s = &layer.table;
         // The merged vocabulary: global features plus the site's new ones.
-        let new_in_site = s
-            .features
-            .keys()
-            .filter(|f| !g.features.contains_key(f))
-            .count();
-        let v = (g.vocabulary() + new_in_site) as f64;
+        let v = (g.vocabulary() + layer.new_features) as f64;
         let total = |c: usize| g.totals[c] as f64 + w * s.totals[c] as f64 + alpha * v;
         let k = total(1).ln() - total(0).ln();
         // The class prior stays the global one: the thresholds and calibration were chosen for
@@ -123,6 +136,24 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_features_are_counted_once_as_they_are_learned() {
+        let model = Model::embedded().expect("embedded model");
+        let mut layer = SiteLayer::default();
+        let mut scratch = Scratch::default();
+        let c = Comment::from_content("zzqxv wwkrp zzqxv");
+        layer.learn(&model, Label::Spam, &c, &mut scratch);
+        layer.learn(&model, Label::Spam, &c, &mut scratch);
+        let counted = layer
+            .counts()
+            .features
+            .keys()
+            .filter(|f| !model.counts().features.contains_key(f))
+            .count();
+        assert!(counted > 0);
+        assert_eq!(layer.new_features, counted);
+    }
 
     #[test]
     fn an_empty_layer_changes_nothing_and_a_label_moves_the_score() {
