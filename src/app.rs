@@ -282,12 +282,10 @@ struct Inner {
     settings: Settings,
     store: Arc<dyn ReputationStore>,
     hasher: IdentityHasher,
-    limits: Limits,
     keys: HashMap<String, Caller>,
     open: bool,
     check_prefix: String,
     check_counter: AtomicU64,
-    feedback: FeedbackSettings,
     label_log: Arc<dyn LabelLog>,
     layers: RwLock<HashMap<String, SiteLayer>>,
     recent: Mutex<RecentChecks>,
@@ -348,12 +346,10 @@ impl App {
                 settings: settings.clone(),
                 store,
                 hasher,
-                limits: settings.limits,
                 keys,
                 open,
                 check_prefix: format!("{:08x}", crate::random_u64() as u32),
                 check_counter: AtomicU64::new(0),
-                feedback: settings.feedback.clone(),
                 label_log,
                 layers: RwLock::new(HashMap::new()),
                 recent: Mutex::new(RecentChecks::default()),
@@ -414,7 +410,7 @@ impl App {
 
     /// The input limits.
     pub fn limits(&self) -> Limits {
-        self.inner.limits
+        self.inner.settings.limits
     }
 
     /// Whether the service runs one open site (no keys configured).
@@ -451,7 +447,7 @@ impl App {
 
     /// Checks that `input` is within the limits; errors name the field.
     pub fn validate(&self, input: &CheckInput) -> Result<(), AppError> {
-        let limits = &self.inner.limits;
+        let limits = &self.inner.settings.limits;
         let c = &input.comment;
         if c.content.trim().is_empty() {
             return Err(AppError::invalid("comment.content", "must not be empty"));
@@ -521,13 +517,13 @@ impl App {
         if inputs.is_empty() {
             return Err(AppError::invalid("requests", "must not be empty"));
         }
-        if inputs.len() > self.inner.limits.max_batch {
+        if inputs.len() > self.inner.settings.limits.max_batch {
             return Err(AppError::invalid(
                 "requests",
                 format!(
                     "{} comments is over the limit of {} per batch",
                     inputs.len(),
-                    self.inner.limits.max_batch
+                    self.inner.settings.limits.max_batch
                 ),
             ));
         }
@@ -544,7 +540,7 @@ impl App {
 
     fn layer_params(&self) -> LayerParams {
         LayerParams {
-            weight: self.inner.feedback.layer_weight,
+            weight: self.inner.settings.feedback.layer_weight,
         }
     }
 
@@ -555,6 +551,14 @@ impl App {
             .read()
             .map(|l| l.get(site).map_or(0, SiteLayer::labels))
             .unwrap_or(0)
+    }
+
+    async fn read_labels(&self) -> Result<Vec<crate::labels::LoggedLabel>, AppError> {
+        self.inner
+            .label_log
+            .read_all()
+            .await
+            .map_err(|e| AppError::Unavailable(format!("reading the label log: {e}")))
     }
 
     fn admin_model_dir(&self, caller: &Caller) -> Result<crate::retrain::ModelDir, AppError> {
@@ -579,12 +583,7 @@ impl App {
         caller: &Caller,
     ) -> Result<(crate::retrain::RetrainReport, String), AppError> {
         let dir = self.admin_model_dir(caller)?;
-        let labels = self
-            .inner
-            .label_log
-            .read_all()
-            .await
-            .map_err(|e| AppError::Unavailable(format!("reading the label log: {e}")))?;
+        let labels = self.read_labels().await?;
         let slot = self.slot();
         let current = slot.model.clone();
         let base_paths = self.inner.settings.feedback.base_corpus.clone();
@@ -655,15 +654,10 @@ impl App {
         if !self.inner.replay {
             return Ok(0);
         }
-        let labels = self
-            .inner
-            .label_log
-            .read_all()
-            .await
-            .map_err(|e| AppError::Unavailable(format!("reading the label log: {e}")))?;
+        let labels = self.read_labels().await?;
         let slot = self.slot();
         let since = slot.model.header().created_at;
-        let budget = self.inner.feedback.site_labels_per_hour;
+        let budget = self.inner.settings.feedback.site_labels_per_hour;
         let mut per_hour: HashMap<(String, u64), u32> = HashMap::new();
         let mut scratch = Scratch::default();
         let mut learned = 0;
@@ -705,10 +699,10 @@ impl App {
     ) -> Result<FeedbackOutcome, AppError> {
         let inner = &self.inner;
         let now = now_secs();
-        if input.moderator.len() > inner.limits.max_field_bytes {
+        if input.moderator.len() > inner.settings.limits.max_field_bytes {
             return Err(AppError::invalid("moderator_id", "too long"));
         }
-        if input.reason.len() > inner.limits.max_field_bytes {
+        if input.reason.len() > inner.settings.limits.max_field_bytes {
             return Err(AppError::invalid("reason", "too long"));
         }
         let (comment, check_id) = match (input.check_id.trim(), input.comment) {
@@ -732,7 +726,7 @@ impl App {
                     .recent
                     .lock()
                     .map_err(|_| AppError::Internal("recent checks lock poisoned".into()))?
-                    .get(id, now, inner.feedback.recent_check_secs)
+                    .get(id, now, inner.settings.feedback.recent_check_secs)
                     .filter(|c| c.site == caller.site)
                     .cloned();
                 let Some(check) = found else {
@@ -770,7 +764,12 @@ impl App {
         let ids = inner.hasher.site_identities(&comment, &caller.site);
         if let Err(e) = inner
             .store
-            .record(&ids, input.label, inner.feedback.reputation_weight, now)
+            .record(
+                &ids,
+                input.label,
+                inner.settings.feedback.reputation_weight,
+                now,
+            )
             .await
         {
             tracing::warn!(store = inner.store.name(), cause = %e, "recording feedback reputation failed");
@@ -783,7 +782,7 @@ impl App {
                 if entry.0 != hour {
                     *entry = (hour, 0);
                 }
-                if entry.1 < inner.feedback.site_labels_per_hour {
+                if entry.1 < inner.settings.feedback.site_labels_per_hour {
                     entry.1 += 1;
                     true
                 } else {
@@ -811,7 +810,7 @@ impl App {
         } else {
             format!(
                 "logged and learned by reputation; this site's model learns at most {} labels an hour online, the rest count at the next retrain",
-                inner.feedback.site_labels_per_hour
+                inner.settings.feedback.site_labels_per_hour
             )
         };
         tracing::info!(site = %caller.site, label = input.label.as_str(), seq = label_seq, learned, "feedback");
@@ -905,7 +904,7 @@ impl App {
 
         let n = inner.check_counter.fetch_add(1, Ordering::Relaxed);
         let check_id = format!("{}-{:x}", inner.check_prefix, n);
-        if inner.feedback.recent_checks > 0 {
+        if inner.settings.feedback.recent_checks > 0 {
             if let Ok(mut recent) = inner.recent.lock() {
                 recent.insert(
                     check_id.clone(),
@@ -915,7 +914,7 @@ impl App {
                         is_test: input.is_test,
                         at: now,
                     },
-                    &inner.feedback,
+                    &inner.settings.feedback,
                 );
             }
         }
