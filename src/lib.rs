@@ -16,6 +16,8 @@
 //! 1. also [`config`] (settings: defaults, TOML file, environment) and [`reputation`] (decaying
 //!    spam/ham counts per hashed identifier; embedded and Redis stores);
 //! 1. also [`labels`] (moderators' verdicts, durably logged for retraining; file and Redis);
+//! 1. also [`stats`] (counts per site, verdict and minute, rolled up to hours and days, with
+//!    latency histograms; in memory or in shared Redis buckets);
 //! 3. also [`retrain`] (a candidate from the base corpus plus the label log, admitted only when
 //!    not worse on held-back labels; the directory of model versions and rollback);
 //! 4. [`app`]: the one application API (check, later feedback, stats, model admin) that every
@@ -51,6 +53,7 @@ pub mod policy;
 pub mod reputation;
 pub mod retrain;
 pub mod server;
+pub mod stats;
 pub mod text;
 
 /// 64 random bits from the standard library's per-process SipHash keys (seeded by the OS), for
