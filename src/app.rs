@@ -19,6 +19,9 @@ use crate::policy::{decide, Decision, Signals, SitePolicy, Thresholds, Verdict};
 use crate::reputation::{now_secs, IdentityHasher, ReputationStore};
 use crate::text::Scratch;
 
+mod stats;
+pub use stats::{StatsQuery, StatsReport};
+
 /// The name of the single open site served when no keys are configured.
 pub const OPEN_SITE: &str = "default";
 /// Text reasons listed per check.
@@ -155,6 +158,8 @@ struct RecentCheck {
     comment: Comment,
     is_test: bool,
     at: u64,
+    /// What was decided, so a label can be counted as a false positive or missed spam.
+    verdict: Verdict,
 }
 
 /// Recent checks, bounded in count, bytes and age; oldest go first.
@@ -289,6 +294,8 @@ struct Inner {
     label_log: Arc<dyn LabelLog>,
     layers: RwLock<HashMap<String, SiteLayer>>,
     recent: Mutex<RecentChecks>,
+    /// Stats: the store, its clock, this process's counters, whether serving.
+    stats: stats::StatsParts,
     budgets: Mutex<HashMap<String, (u64, u32)>>,
     /// Whether there may be labels to replay into the sites' layers at start.
     replay: bool,
@@ -353,6 +360,7 @@ impl App {
                 label_log,
                 layers: RwLock::new(HashMap::new()),
                 recent: Mutex::new(RecentChecks::default()),
+                stats: stats::StatsParts::default(),
                 budgets: Mutex::new(HashMap::new()),
                 replay: settings.reputation.backend == crate::config::ReputationBackend::Redis
                     || settings.feedback.label_log.exists(),
@@ -757,6 +765,7 @@ impl App {
             tracing::error!(log = inner.label_log.name(), cause = %e, "label log append failed; label not acknowledged");
             AppError::Unavailable(format!("the label log is unavailable, the label was not recorded: {e}"))
         })?;
+        self.count_label(&caller.site, input.label, input.check_id.trim(), now);
 
         // The site's own reputation learns every label at once (keyed apart from other sites',
         // so one site's labels never move another's verdicts); a failure there does not undo
@@ -773,6 +782,7 @@ impl App {
             .await
         {
             tracing::warn!(store = inner.store.name(), cause = %e, "recording feedback reputation failed");
+            self.count_reputation_error();
         }
 
         let hour = now / 3600;
@@ -822,6 +832,7 @@ impl App {
     }
 
     async fn check_valid(&self, caller: &Caller, input: CheckInput) -> CheckOutcome {
+        let started = std::time::Instant::now();
         let inner = &self.inner;
         let slot = self.slot();
         let mut scratch = Scratch::default();
@@ -899,6 +910,7 @@ impl App {
             // in place, the Redis one queues the write for its writer task.
             if let Err(e) = inner.store.record(&ids, label, 1.0, now).await {
                 tracing::warn!(store = inner.store.name(), cause = %e, "recording reputation failed");
+                self.count_reputation_error();
             }
         }
 
@@ -913,12 +925,16 @@ impl App {
                         comment: input.comment,
                         is_test: input.is_test,
                         at: now,
+                        verdict: decision.verdict,
                     },
                     &inner.settings.feedback,
                 );
             }
         }
         tracing::debug!(site = %caller.site, verdict = decision.verdict.as_str(), degraded, "checked");
+        if !input.is_test {
+            self.count_check(&caller.site, decision.verdict, degraded, started.elapsed());
+        }
         CheckOutcome {
             decision,
             model_version: slot.version.clone(),

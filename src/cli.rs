@@ -29,7 +29,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the gRPC API (built-in model and embedded reputation unless configured otherwise).
+    /// Serve the gRPC API and the HTTP side (dashboard, stats, metrics), with the built-in model
+    /// and embedded reputation unless configured otherwise.
     Serve(ServeArgs),
     /// Check one comment against a running hamgate, from a shell.
     Check(CheckArgs),
@@ -423,7 +424,14 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
     rt.block_on(async move {
         let started = std::time::Instant::now();
         let app = hamgate::server::build_app(&settings)?;
-        let listener = hamgate::server::bind(settings.grpc_addr).await?;
+        let listeners = hamgate::server::Listeners {
+            grpc: hamgate::server::bind(settings.grpc_addr).await?,
+            http: hamgate::server::bind(settings.http_addr).await?,
+            metrics: match settings.metrics_addr {
+                Some(addr) => Some(hamgate::server::bind(addr).await?),
+                None => None,
+            },
+        };
         if let Some(dir) = &settings.model_dir {
             hamgate::server::watch_model_dir(
                 app.clone(),
@@ -433,15 +441,16 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
         }
         tracing::info!(
             grpc_addr = %settings.grpc_addr,
+            http_addr = %settings.http_addr,
             sites = if app.is_open() { "one open site (no keys configured)" } else { "keyed" },
             reputation = ?settings.reputation.backend,
             startup_ms = started.elapsed().as_millis() as u64,
             "hamgate ready"
         );
-        hamgate::server::serve(
+        hamgate::server::serve_all(
             app,
-            listener,
-            settings.limits.max_message_bytes,
+            listeners,
+            &settings,
             hamgate::server::shutdown_signal(),
         )
         .await?;

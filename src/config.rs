@@ -71,8 +71,12 @@ pub enum ReputationBackend {
 pub struct Settings {
     /// Where the gRPC API listens.
     pub grpc_addr: SocketAddr,
-    /// Where the HTTP side (metrics, dashboard) will listen.
+    /// Where the HTTP side listens: the stats API, the dashboard, `/metrics`, health.
     pub http_addr: SocketAddr,
+    /// A separate address for `/metrics` only (then it is not served on `http_addr`).
+    pub metrics_addr: Option<SocketAddr>,
+    /// SHA-256 (hex) of a bearer key that `/metrics` requires; unset: `/metrics` is open.
+    pub metrics_key_sha256: Option<String>,
     /// Allow serving without API keys on a non-loopback address.
     pub insecure_no_auth: bool,
     /// A model file to serve instead of the built-in one.
@@ -101,6 +105,8 @@ impl Default for Settings {
         Settings {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_addr: None,
+            metrics_key_sha256: None,
             insecure_no_auth: false,
             model: None,
             model_dir: None,
@@ -284,6 +290,12 @@ impl Settings {
         if let Some(v) = get("HAMGATE_HTTP_ADDR") {
             self.http_addr = parse("HAMGATE_HTTP_ADDR", &v)?;
         }
+        if let Some(v) = get("HAMGATE_METRICS_ADDR") {
+            self.metrics_addr = Some(parse("HAMGATE_METRICS_ADDR", &v)?);
+        }
+        if let Some(v) = get("HAMGATE_METRICS_KEY_SHA256") {
+            self.metrics_key_sha256 = Some(v.trim().to_ascii_lowercase());
+        }
         if let Some(v) = get("HAMGATE_INSECURE_NO_AUTH") {
             self.insecure_no_auth = parse("HAMGATE_INSECURE_NO_AUTH", &v)?;
         }
@@ -332,6 +344,19 @@ impl Settings {
                 "no API keys are configured, so hamgate serves one open site; it refuses to do that on the non-loopback address {} unless --insecure-no-auth is given",
                 self.grpc_addr
             )));
+        }
+        if no_keys && !self.http_addr.ip().is_loopback() && !self.insecure_no_auth {
+            return Err(ConfigError::Invalid(format!(
+                "no API keys are configured, so anyone reaching the HTTP address {} would see the open site's stats; use a loopback address, configure keys, or give --insecure-no-auth",
+                self.http_addr
+            )));
+        }
+        if let Some(k) = &self.metrics_key_sha256 {
+            if k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::Invalid(format!(
+                    "metrics_key_sha256: `{k}` is not a hex SHA-256 (use `hamgate hash-key KEY`)"
+                )));
+            }
         }
         for (name, site) in &self.sites {
             for k in &site.key_sha256 {

@@ -22,7 +22,9 @@
 //!    not worse on held-back labels; the directory of model versions and rollback);
 //! 4. [`app`]: the one application API (check, later feedback, stats, model admin) that every
 //!    adapter calls;
-//! 5. [`grpc`]: the thin gRPC adapter (generated code, conversions, error mapping);
+//! 5. [`grpc`]: the thin gRPC adapter (generated code, conversions, error mapping), and
+//!    [`http`]: the thin HTTP adapter (stats JSON API, Prometheus metrics, health, the
+//!    dashboard page);
 //! 6. [`server`] (wires the app, serves it, shuts down gracefully) and [`loadgen`] (the load
 //!    client). The command line (`serve`, `check`, `bench-load`, `train`, `eval`, `score`, ...)
 //!    lives in the binary, `src/main.rs` and `src/cli.rs`, and is the only code that prints.
@@ -46,6 +48,7 @@ pub mod config;
 pub mod corpus;
 pub mod eval;
 pub mod grpc;
+pub mod http;
 pub mod labels;
 pub mod loadgen;
 pub mod model;

@@ -44,6 +44,9 @@ pub enum ServeError {
     /// The model directory is unusable.
     #[error(transparent)]
     ModelDir(#[from] crate::retrain::ModelDirError),
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Http(std::io::Error),
     /// Binding the listener failed.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -58,6 +61,14 @@ pub enum ServeError {
 /// file is named), and sets up the reputation store. Must run inside a Tokio runtime (the Redis
 /// store connects in the background).
 pub fn build_app(settings: &Settings) -> Result<App, ServeError> {
+    build_app_with_clock(settings, Arc::new(crate::stats::SystemClock))
+}
+
+/// [`build_app`] with the clock that stats are counted by (tests pass a manual one).
+pub fn build_app_with_clock(
+    settings: &Settings,
+    clock: Arc<dyn crate::stats::Clock>,
+) -> Result<App, ServeError> {
     settings.validate()?;
     let from_dir = match &settings.model_dir {
         Some(dir) => match crate::retrain::ModelDir::open(dir)?.load_current() {
@@ -108,7 +119,33 @@ pub fn build_app(settings: &Settings) -> Result<App, ServeError> {
         store,
         IdentityHasher::new(&secret),
         label_log,
-    ))
+    )
+    .with_stats(stats_store(settings)?, clock))
+}
+
+/// In memory, or in Redis buckets shared by every replica when Redis is configured.
+fn stats_store(settings: &Settings) -> Result<Arc<dyn crate::stats::StatsStore>, ServeError> {
+    use crate::stats::redis::RedisStats;
+    use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+    let rep = &settings.reputation;
+    Ok(match (rep.backend, &rep.redis_url) {
+        (ReputationBackend::Redis, Some(url)) => {
+            let client = redis::Client::open(url.as_str()).map_err(|e| {
+                crate::reputation::ReputationError::Unavailable(format!("invalid Redis URL: {e}"))
+            })?;
+            let timeout = std::time::Duration::from_secs(1);
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(std::time::Duration::from_millis(500)))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(2)
+                .set_max_delay(std::time::Duration::from_millis(500));
+            RedisStats::start(
+                move || ConnectionManager::new_with_config(client.clone(), config.clone()),
+                timeout,
+            )
+        }
+        _ => Arc::new(crate::stats::memory::MemoryStats::new()),
+    })
 }
 
 /// The label log, opened on the first label rather than at start-up: a service that never
@@ -218,8 +255,12 @@ pub async fn serve(
     tracing::info!(addr = ?addr, model_version = app.model_version(), "serving gRPC");
 
     let reporter = health_reporter.clone();
+    // `/readyz` follows the same state as gRPC health.
+    app.set_serving(true);
+    let serving = app.clone();
     let shutdown = async move {
         shutdown.await;
+        serving.set_serving(false);
         tracing::info!("shutting down: NOT_SERVING, draining in-flight calls");
         reporter
             .set_not_serving::<CommentFilterServer<FilterService>>()
@@ -306,4 +347,66 @@ pub async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServeError>
     TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })
+}
+
+/// Everything `hamgate serve` listens on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The gRPC API.
+    pub grpc: TcpListener,
+    /// The HTTP side: dashboard, stats API, health, and `/metrics` unless `metrics` is given.
+    pub http: TcpListener,
+    /// `/metrics` on its own (`metrics_addr`).
+    pub metrics: Option<TcpListener>,
+}
+
+/// Serves gRPC and HTTP together until `shutdown` completes (or either fails, which stops the
+/// other), then sends the stats still queued for a shared store.
+pub async fn serve_all(
+    app: App,
+    listeners: Listeners,
+    settings: &Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let tx = Arc::new(tx);
+    let on_signal = Arc::clone(&tx);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = on_signal.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let grpc = async {
+        let r = serve(
+            app.clone(),
+            listeners.grpc,
+            settings.limits.max_message_bytes,
+            stopped(rx.clone()),
+        )
+        .await;
+        let _ = tx.send(true);
+        r
+    };
+    let http = async {
+        let r = crate::http::serve(
+            app.clone(),
+            listeners.http,
+            listeners.metrics,
+            settings.metrics_key_sha256.clone(),
+            stopped(rx.clone()),
+        )
+        .await;
+        let _ = tx.send(true);
+        r
+    };
+    let (grpc, http) = tokio::join!(grpc, http);
+    match tokio::time::timeout(std::time::Duration::from_secs(2), app.flush_stats()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(cause = %e, "stats not flushed at shutdown"),
+        Err(_) => tracing::warn!("stats flush at shutdown timed out"),
+    }
+    grpc?;
+    http.map_err(ServeError::Http)
 }

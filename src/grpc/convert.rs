@@ -4,8 +4,10 @@
 
 use super::pb;
 use crate::app::{AppError, CheckInput, CheckOutcome, FeedbackInput, FeedbackOutcome};
+use crate::app::{StatsQuery, StatsReport};
 use crate::comment::{Comment, CommentKind, Label};
 use crate::policy::{ReasonKind, Verdict};
+use crate::stats::Counts;
 
 impl TryFrom<pb::CheckRequest> for CheckInput {
     type Error = AppError;
@@ -142,6 +144,71 @@ impl From<FeedbackOutcome> for pb::FeedbackResponse {
             label_seq: o.label_seq,
             learned: o.learned,
             note: o.note,
+        }
+    }
+}
+
+impl From<pb::GetStatsRequest> for StatsQuery {
+    fn from(r: pb::GetStatsRequest) -> Self {
+        let some = |v: u64| (v != 0).then_some(v);
+        StatsQuery {
+            site: Some(r.site).filter(|s| !s.is_empty()),
+            from: some(r.from),
+            to: some(r.to),
+            step: some(r.step),
+        }
+    }
+}
+
+impl From<&Counts> for pb::StatsCounts {
+    fn from(c: &Counts) -> Self {
+        let latency_ms = match (
+            c.latency.quantile_ms(0.5),
+            c.latency.quantile_ms(0.9),
+            c.latency.quantile_ms(0.99),
+        ) {
+            (Some(p50), Some(p90), Some(p99)) => Some(pb::LatencyPercentiles { p50, p90, p99 }),
+            _ => None,
+        };
+        pb::StatsCounts {
+            checks: c.checks(),
+            accept: c.accept,
+            hold: c.hold,
+            reject: c.reject,
+            degraded: c.degraded,
+            feedback_spam: c.feedback_spam,
+            feedback_ham: c.feedback_ham,
+            false_positives: c.false_positives,
+            missed_spam: c.missed_spam,
+            latency_ms,
+        }
+    }
+}
+
+impl From<StatsReport> for pb::GetStatsResponse {
+    fn from(r: StatsReport) -> Self {
+        pb::GetStatsResponse {
+            site: r.site.unwrap_or_default(),
+            sites: r.sites,
+            from: r.range.from,
+            to: r.range.to,
+            step: r.range.step.secs(),
+            model: Some(pb::StatsModel {
+                version: r.model.version,
+                created_at: r.model.created_at,
+                accept_below: r.model.accept_below,
+                reject_at: r.model.reject_at,
+            }),
+            buckets: r
+                .buckets
+                .iter()
+                .map(|(start, c)| pb::StatsBucket {
+                    start: *start,
+                    counts: Some(c.into()),
+                })
+                .collect(),
+            totals: Some((&r.totals).into()),
+            spam_rate: r.totals.spam_rate(),
         }
     }
 }

@@ -115,6 +115,15 @@ impl CommentFilter for FilterService {
         Ok(Response::new(pb::RollbackResponse { model_version }))
     }
 
+    async fn get_stats(
+        &self,
+        req: Request<pb::GetStatsRequest>,
+    ) -> Result<Response<pb::GetStatsResponse>, Status> {
+        let caller = self.caller(&req)?;
+        let report = self.app.stats(&caller, req.into_inner().into()).await?;
+        Ok(Response::new(report.into()))
+    }
+
     async fn feedback(
         &self,
         req: Request<pb::FeedbackRequest>,

@@ -1,8 +1,10 @@
-//! The in-process server harness shared by the network tests: the real `build_app` and `serve`
-//! on `127.0.0.1:0`, a oneshot for the shutdown future, and a tonic client.
+//! The in-process server harness shared by the network tests: the real `build_app` and
+//! `serve_all` (gRPC and HTTP) on `127.0.0.1:0`, a oneshot for the shutdown future, a tonic
+//! client, and a tiny HTTP/1.1 client.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hamgate::config::Settings;
@@ -17,6 +19,10 @@ use tonic::transport::Channel;
 pub struct TestServer {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where its HTTP side listens.
+    pub http_addr: SocketAddr,
+    /// Where `/metrics` listens when `metrics_addr` is set.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -25,24 +31,48 @@ impl TestServer {
     /// Builds the app from `settings` and serves it on a free loopback port. Must be called
     /// inside a Tokio runtime.
     pub async fn start(settings: Settings) -> TestServer {
-        let app = hamgate::server::build_app(&settings).expect("the app builds");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
+        TestServer::start_with_clock(settings, Arc::new(hamgate::stats::SystemClock)).await
+    }
+
+    /// [`TestServer::start`] with the clock stats are counted by.
+    pub async fn start_with_clock(
+        settings: Settings,
+        clock: Arc<dyn hamgate::stats::Clock>,
+    ) -> TestServer {
+        let app = hamgate::server::build_app_with_clock(&settings, clock).expect("the app builds");
+        let bind = || async {
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind 127.0.0.1:0")
+        };
+        let listener = bind().await;
         let addr = listener.local_addr().expect("local addr");
+        let http = bind().await;
+        let http_addr = http.local_addr().expect("local addr");
+        let metrics = match settings.metrics_addr {
+            Some(_) => Some(bind().await),
+            None => None,
+        };
+        let metrics_addr = metrics
+            .as_ref()
+            .map(|m| m.local_addr().expect("local addr"));
         let (tx, rx) = oneshot::channel::<()>();
         let shutdown = async move {
             // A dropped sender also stops the server.
             let _ = rx.await;
         };
-        let handle = tokio::spawn(hamgate::server::serve(
-            app,
-            listener,
-            settings.limits.max_message_bytes,
-            shutdown,
-        ));
+        let listeners = hamgate::server::Listeners {
+            grpc: listener,
+            http,
+            metrics,
+        };
+        let handle = tokio::spawn(async move {
+            hamgate::server::serve_all(app, listeners, &settings, shutdown).await
+        });
         TestServer {
             addr,
+            http_addr,
+            metrics_addr,
             shutdown: Some(tx),
             handle: Some(handle),
         }
@@ -123,3 +153,86 @@ pub const SPAM: &str =
     "Check out my channel and subscribe! http://www.youtube.com/user/coolvids123 please subscribe";
 /// Clear ham.
 pub const HAM: &str = "This song is amazing, I still listen to it every day";
+
+/// An HTTP response, as the tiny client read it.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Header names (lowercase) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body (chunked encoding undone).
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// `GET path` over a fresh connection with `Connection: close`, optionally with a bearer key:
+/// a tiny HTTP/1.1 client, so the tests need no HTTP client crate.
+pub async fn http_get(addr: SocketAddr, path: &str, bearer: Option<&str>) -> HttpResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("HTTP connect");
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(key) = bearer {
+        req.push_str(&format!("Authorization: Bearer {key}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.expect("HTTP write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("HTTP response within 10 s")
+        .expect("HTTP read");
+    let text = String::from_utf8(raw).expect("UTF-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("header/body separator");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("status line");
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        let mut out = String::new();
+        let mut rest = body;
+        loop {
+            let (size, after) = rest.split_once("\r\n").expect("chunk size line");
+            let size = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+            if size == 0 {
+                break;
+            }
+            out.push_str(&after[..size]);
+            rest = &after[size + 2..];
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
