@@ -87,7 +87,8 @@
     const abort = new AbortController();
     state.inflight = abort;
     const range = RANGES[state.range];
-    const to = Math.floor(Date.now() / 1000 + state.skew);
+    // `to` is exclusive: one second on, so a check made this very second is counted.
+    const to = Math.floor(Date.now() / 1000 + state.skew) + 1;
     const query = new URLSearchParams({
       from: String(to - range.secs),
       to: String(to),
@@ -104,7 +105,11 @@
         signal: abort.signal,
       });
       const date = Date.parse(res.headers.get("Date") || "");
-      if (!Number.isNaN(date)) state.skew = Math.round((date - Date.now()) / 1000);
+      // The Date header has whole seconds: a difference under 3 s is that rounding, not skew.
+      if (!Number.isNaN(date)) {
+        const skew = Math.round((date - Date.now()) / 1000);
+        state.skew = Math.abs(skew) < 3 ? 0 : skew;
+      }
       let body = null;
       try {
         body = await res.json();
@@ -414,6 +419,7 @@
       for (const s of spec.series) {
         let dpath = "";
         let pen = false;
+        let segments = 0;
         for (let i = 0; i < n; i++) {
           const v = s.values[i];
           if (v === null || v === undefined) {
@@ -423,9 +429,11 @@
           const px = (x(i) + band / 2).toFixed(2);
           const py = y(v).toFixed(2);
           dpath += (pen ? "L" : "M") + px + " " + py + " ";
+          if (pen) segments++;
           pen = true;
         }
-        if (dpath) {
+        // Lone points are left to the dots below.
+        if (segments > 0) {
           el("path", { class: "line series s-" + s.name, "data-series": s.name, d: dpath.trim() }, plot);
         }
         // Dots carry the exact figure on hover, and make a lone bucket visible at all
@@ -440,7 +448,8 @@
             "data-start": buckets[i].start,
             cx: (x(i) + band / 2).toFixed(2),
             cy: y(v).toFixed(2),
-            r: n > 100 ? 1.5 : 2.5,
+            // A point with no neighbour to join is drawn larger, or it is easy to miss.
+            r: lone(s.values, i) ? 4 : n > 100 ? 1.5 : 2.5,
           }, plot), bucketTitle(buckets[i].start, stepSecs) + " · " + s.label + ": " + fmtValue(v));
         }
       }
@@ -456,6 +465,11 @@
       }, svg).textContent = d ? spec.emptyText || "Nothing in this range" : "No data";
     }
     host.replaceChildren(svg);
+  }
+
+  function lone(values, i) {
+    const gap = (j) => j < 0 || j >= values.length || values[j] === null || values[j] === undefined;
+    return gap(i - 1) && gap(i + 1);
   }
 
   function renderCharts(d) {
