@@ -296,10 +296,32 @@ struct Inner {
     recent: Mutex<RecentChecks>,
     /// Stats: the store, its clock, this process's counters, whether serving.
     stats: stats::StatsParts,
-    budgets: Mutex<HashMap<String, (u64, u32)>>,
+    /// Labels each site's layer learned per hour of the labels' own time: the poisoning guard.
+    budgets: Mutex<HashMap<(String, u64), u32>>,
     /// Whether there may be labels to replay into the sites' layers at start.
     replay: bool,
+    /// Where model versions are published (Redis) or kept (a directory), if anywhere.
+    model_store: Option<crate::model_store::ModelStore>,
+    /// Whether the label log is shared by replicas (Redis): then every replica's layers learn
+    /// by following the log, in log order, its own labels included, so all replicas' layers
+    /// are the same.
+    shared_log: bool,
+    /// How far this replica has followed the shared log.
+    follow: tokio::sync::Mutex<Follow>,
 }
+
+/// The shared log as followed by this replica.
+#[derive(Debug, Default)]
+struct Follow {
+    /// The last seq learned (or skipped).
+    cursor: u64,
+    /// Whether recent seqs were learned, so a feedback call can report on its own label when
+    /// another call's catch-up learned it.
+    learned: VecDeque<(u64, bool)>,
+}
+
+/// Outcomes of followed labels remembered for [`Follow::learned`].
+const FOLLOW_MEMORY: usize = 4096;
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -308,6 +330,24 @@ impl std::fmt::Debug for App {
             .field("store", &self.inner.store.name())
             .field("sites", &self.inner.settings.sites.len())
             .finish()
+    }
+}
+
+/// Redis when the Redis backend is configured (replicas share it), else the model directory
+/// when one is configured.
+fn model_store_of(settings: &Settings) -> Option<crate::model_store::ModelStore> {
+    use crate::model_store::{ModelStore, RedisModels};
+    // Settings are validated before the app is built; a bad Redis target was refused there.
+    if let Ok(Some(target)) = settings.redis_target() {
+        return Some(ModelStore::Redis(RedisModels::new(target)));
+    }
+    let dir = settings.model_dir.as_ref()?;
+    match crate::retrain::ModelDir::open(dir) {
+        Ok(d) => Some(ModelStore::Dir(d)),
+        Err(e) => {
+            tracing::warn!(cause = %e, "model directory unusable; retrain and rollback are off");
+            None
+        }
     }
 }
 
@@ -357,13 +397,16 @@ impl App {
                 open,
                 check_prefix: format!("{:08x}", crate::random_u64() as u32),
                 check_counter: AtomicU64::new(0),
-                label_log,
+                label_log: Arc::clone(&label_log),
                 layers: RwLock::new(HashMap::new()),
                 recent: Mutex::new(RecentChecks::default()),
                 stats: stats::StatsParts::default(),
                 budgets: Mutex::new(HashMap::new()),
                 replay: settings.reputation.backend == crate::config::ReputationBackend::Redis
                     || settings.feedback.label_log.exists(),
+                model_store: model_store_of(settings),
+                shared_log: label_log.name() == "redis",
+                follow: tokio::sync::Mutex::new(Follow::default()),
             }),
         }
     }
@@ -569,18 +612,20 @@ impl App {
             .map_err(|e| AppError::Unavailable(format!("reading the label log: {e}")))
     }
 
-    fn admin_model_dir(&self, caller: &Caller) -> Result<crate::retrain::ModelDir, AppError> {
+    fn admin_model_store(
+        &self,
+        caller: &Caller,
+    ) -> Result<&crate::model_store::ModelStore, AppError> {
         if !caller.admin {
             return Err(AppError::PermissionDenied(
                 "model administration needs the admin key".into(),
             ));
         }
-        let dir = self.inner.settings.model_dir.as_ref().ok_or_else(|| {
+        self.inner.model_store.as_ref().ok_or_else(|| {
             AppError::FailedPrecondition(
-                "this service runs without a model directory (serve --model-dir DIR)".into(),
+                "this service keeps no model versions: serve with a model directory (--model-dir DIR) or with Redis".into(),
             )
-        })?;
-        crate::retrain::ModelDir::open(dir).map_err(|e| AppError::Internal(e.to_string()))
+        })
     }
 
     /// Admin: retrains from the base corpus plus the label log and swaps the candidate in
@@ -590,22 +635,30 @@ impl App {
         &self,
         caller: &Caller,
     ) -> Result<(crate::retrain::RetrainReport, String), AppError> {
-        let dir = self.admin_model_dir(caller)?;
+        let store = self.admin_model_store(caller)?;
         let labels = self.read_labels().await?;
         let slot = self.slot();
         let current = slot.model.clone();
         let base_paths = self.inner.settings.feedback.base_corpus.clone();
         let created_at = now_secs();
+        let unavailable = |e: crate::model_store::ModelStoreError| {
+            AppError::Unavailable(format!("the model store ({}): {e}", store.name()))
+        };
+        if store
+            .current_version()
+            .await
+            .map_err(unavailable)?
+            .is_none()
+        {
+            // The model in service becomes the store's first version, so a rollback can
+            // return to it.
+            store.install(&current).await.map_err(unavailable)?;
+        }
         // Training is seconds of CPU: off the async workers.
-        let outcome = tokio::task::spawn_blocking(move || {
+        let (candidate, report) = tokio::task::spawn_blocking(move || {
             let corpus = crate::corpus::read_corpus(&base_paths).map_err(|e| e.to_string())?;
             let digest = corpus.digest.clone();
             let (base, _) = crate::corpus::dedup(corpus.examples);
-            if dir.current_version().map_err(|e| e.to_string())?.is_none() {
-                // The model in service becomes the directory's first version, so a rollback
-                // can return to it.
-                dir.install(&current).map_err(|e| e.to_string())?;
-            }
             let params = crate::retrain::RetrainParams {
                 train: crate::model::TrainParams {
                     created_at,
@@ -613,22 +666,16 @@ impl App {
                 },
                 ..crate::retrain::RetrainParams::default()
             };
-            let (candidate, report) =
-                crate::retrain::retrain(&base, &labels, &current, &params, &digest)
-                    .map_err(|e| e.to_string())?;
-            let installed = if report.accepted {
-                Some(dir.install(&candidate).map_err(|e| e.to_string())?)
-            } else {
-                None
-            };
-            Ok::<_, String>((candidate, report, installed))
+            crate::retrain::retrain(&base, &labels, &current, &params, &digest)
+                .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
         .map_err(AppError::FailedPrecondition)?;
-        let (candidate, report, installed) = outcome;
-        if let Some(version) = installed {
+        if report.accepted {
+            let version = store.install(&candidate).await.map_err(unavailable)?;
             self.swap_model(candidate, version);
+            self.after_swap().await;
         }
         tracing::info!(
             accepted = report.accepted,
@@ -639,63 +686,184 @@ impl App {
         Ok((report, self.model_version()))
     }
 
-    /// Admin: puts the previous version of the model directory back in service.
+    /// Admin: puts the previous version of the model store back in service (on every
+    /// replica, when the store is Redis).
     pub async fn rollback(&self, caller: &Caller) -> Result<String, AppError> {
-        let dir = self.admin_model_dir(caller)?;
-        let (model, version) = tokio::task::spawn_blocking(move || {
-            dir.rollback()?;
-            dir.load_current()
-        })
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .map_err(|e| AppError::FailedPrecondition(e.to_string()))?;
+        let store = self.admin_model_store(caller)?;
+        store
+            .rollback()
+            .await
+            .map_err(|e| AppError::FailedPrecondition(e.to_string()))?;
+        let (model, version) = store
+            .load_current()
+            .await
+            .map_err(|e| AppError::Unavailable(e.to_string()))?;
         self.swap_model(model, version.clone());
+        self.after_swap().await;
         Ok(version)
     }
 
-    /// Rebuilds the sites' online layers from the label log, so they survive a restart: every
-    /// label newer than the model in service (older ones are in the model, or were held back
-    /// by the retrain that made it), within the same hourly per-site budget as online learning,
-    /// counted by each label's own hour. Returns the labels learned. Does nothing when there is
-    /// no log yet (the file log is never created just to read it).
+    /// Serves the store's current version if it is not the one in service (a retrain or
+    /// rollback through another replica, or `hamgate retrain` on the directory). Returns
+    /// whether the model changed. A bad published model is an error and the running one stays.
+    pub async fn refresh_model(&self) -> Result<bool, AppError> {
+        let Some(store) = self.inner.model_store.as_ref() else {
+            return Ok(false);
+        };
+        let unavailable = |e: crate::model_store::ModelStoreError| {
+            AppError::Unavailable(format!("the model store ({}): {e}", store.name()))
+        };
+        match store.current_version().await.map_err(unavailable)? {
+            Some(v) if v != self.model_version() => {
+                let (model, version) = store.load_current().await.map_err(unavailable)?;
+                self.swap_model(model, version);
+                self.after_swap().await;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// After a swap the layers are empty: labels newer than the new model come back from the
+    /// log.
+    async fn after_swap(&self) {
+        if let Err(e) = self.restore_layers().await {
+            tracing::warn!(cause = %e, "could not restore the sites' layers after a model swap");
+        }
+    }
+
+    /// Rebuilds the sites' online layers from the label log, so they survive a restart and a
+    /// model swap: every label newer than the model in service (older ones are in the model, or
+    /// were held back by the retrain that made it), within the same hourly per-site budget as
+    /// online learning, counted by each label's own hour. Returns the labels learned. Does
+    /// nothing when there is no log yet (the file log is never created just to read it).
     pub async fn restore_layers(&self) -> Result<u64, AppError> {
         if !self.inner.replay {
             return Ok(0);
         }
+        let mut follow = self.inner.follow.lock().await;
         let labels = self.read_labels().await?;
-        let slot = self.slot();
-        let since = slot.model.header().created_at;
-        let budget = self.inner.settings.feedback.site_labels_per_hour;
-        let mut per_hour: HashMap<(String, u64), u32> = HashMap::new();
-        let mut scratch = Scratch::default();
-        let mut learned = 0;
-        let mut layers = self
-            .inner
-            .layers
-            .write()
-            .map_err(|_| AppError::Internal("site layers lock poisoned".into()))?;
-        for l in labels.iter().filter(|l| l.record.at >= since) {
-            let used = per_hour
-                .entry((l.record.site.clone(), l.record.at / 3600))
-                .or_insert(0);
-            if *used >= budget {
-                continue;
-            }
-            *used += 1;
-            layers.entry(l.record.site.clone()).or_default().learn(
-                &slot.model,
-                l.record.label,
-                &l.record.comment,
-                &mut scratch,
-            );
-            learned += 1;
+        if let Ok(mut layers) = self.inner.layers.write() {
+            layers.clear();
         }
+        if let Ok(mut budgets) = self.inner.budgets.lock() {
+            budgets.clear();
+        }
+        follow.cursor = 0;
+        let learned = self.learn_logged(&labels, &mut follow);
         tracing::info!(
             labels = labels.len(),
             learned,
             "site layers restored from the label log"
         );
         Ok(learned)
+    }
+
+    /// Learns labels other replicas appended to the shared log since the last call (a no-op
+    /// for a log only this process writes). Returns the labels learned.
+    pub async fn follow_labels(&self) -> Result<u64, AppError> {
+        if !self.inner.shared_log {
+            return Ok(0);
+        }
+        let mut follow = self.inner.follow.lock().await;
+        let labels = self
+            .inner
+            .label_log
+            .read_after(follow.cursor)
+            .await
+            .map_err(|e| AppError::Unavailable(format!("reading the label log: {e}")))?;
+        Ok(self.learn_logged(&labels, &mut follow))
+    }
+
+    /// Learns logged labels in log order into the sites' layers (labels older than the model in
+    /// service, or over their site's hourly budget, are skipped), advancing the cursor.
+    fn learn_logged(&self, labels: &[crate::labels::LoggedLabel], follow: &mut Follow) -> u64 {
+        let slot = self.slot();
+        // A retrained model knows the last label it learned; the labels after it (including
+        // the ones its retrain held back) are the layers' to learn. For any other model, the
+        // labels since it was made.
+        let header = slot.model.header();
+        let (through, since) = (header.labels_through, header.created_at);
+        let is_new = |l: &crate::labels::LoggedLabel| {
+            if through > 0 {
+                l.seq > through
+            } else {
+                l.record.at >= since
+            }
+        };
+        let mut scratch = Scratch::default();
+        let mut learned = 0;
+        for l in labels {
+            if l.seq <= follow.cursor {
+                continue;
+            }
+            let ok = is_new(l)
+                && self.take_budget(&l.record.site, l.record.at)
+                && self.learn_now(&slot.model, &l.record, &mut scratch);
+            learned += u64::from(ok);
+            follow.cursor = l.seq;
+            follow.learned.push_back((l.seq, ok));
+            if follow.learned.len() > FOLLOW_MEMORY {
+                follow.learned.pop_front();
+            }
+        }
+        learned
+    }
+
+    /// Counts one label against its site's budget for the label's hour; false when spent.
+    fn take_budget(&self, site: &str, at: u64) -> bool {
+        let hour = at / 3600;
+        let Ok(mut budgets) = self.inner.budgets.lock() else {
+            return false;
+        };
+        if budgets.len() > 4096 {
+            // Hours long gone cannot be spent again.
+            let now_hour = now_secs() / 3600;
+            budgets.retain(|(_, h), _| *h + 1 >= now_hour);
+        }
+        let used = budgets.entry((site.to_string(), hour)).or_insert(0);
+        if *used < self.inner.settings.feedback.site_labels_per_hour {
+            *used += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn learn_now(&self, model: &Model, record: &LabelRecord, scratch: &mut Scratch) -> bool {
+        match self.inner.layers.write() {
+            Ok(mut layers) => {
+                layers.entry(record.site.clone()).or_default().learn(
+                    model,
+                    record.label,
+                    &record.comment,
+                    scratch,
+                );
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Learns the shared log up to `seq` (the caller's own label) and says whether that label
+    /// was learned.
+    async fn catch_up_to(&self, seq: u64) -> Result<bool, AppError> {
+        let mut follow = self.inner.follow.lock().await;
+        if follow.cursor < seq {
+            let labels = self
+                .inner
+                .label_log
+                .read_after(follow.cursor)
+                .await
+                .map_err(|e| AppError::Unavailable(format!("reading the label log: {e}")))?;
+            self.learn_logged(&labels, &mut follow);
+        }
+        Ok(follow
+            .learned
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == seq)
+            .is_some_and(|(_, ok)| *ok))
     }
 
     /// Takes a moderator's label: logs it durably, then updates reputation and the site's
@@ -761,7 +929,7 @@ impl App {
             reason: input.reason,
             at: now,
         };
-        let label_seq = inner.label_log.append(record).await.map_err(|e| {
+        let label_seq = inner.label_log.append(record.clone()).await.map_err(|e| {
             tracing::error!(log = inner.label_log.name(), cause = %e, "label log append failed; label not acknowledged");
             AppError::Unavailable(format!("the label log is unavailable, the label was not recorded: {e}"))
         })?;
@@ -785,36 +953,16 @@ impl App {
             self.count_reputation_error();
         }
 
-        let hour = now / 3600;
-        let within_budget = match inner.budgets.lock() {
-            Ok(mut b) => {
-                let entry = b.entry(caller.site.clone()).or_insert((hour, 0));
-                if entry.0 != hour {
-                    *entry = (hour, 0);
-                }
-                if entry.1 < inner.settings.feedback.site_labels_per_hour {
-                    entry.1 += 1;
-                    true
-                } else {
-                    false
-                }
-            }
-            Err(_) => false,
+        let learned = if inner.shared_log {
+            // Learned in log order with every other replica's labels, as they all do.
+            self.catch_up_to(label_seq).await.unwrap_or_else(|e| {
+                tracing::warn!(cause = %e, "label logged; the site's layer learns it on the next follow");
+                false
+            })
+        } else {
+            self.take_budget(&caller.site, now)
+                && self.learn_now(&self.slot().model, &record, &mut Scratch::default())
         };
-        let learned = within_budget
-            && match inner.layers.write() {
-                Ok(mut layers) => {
-                    let layer = layers.entry(caller.site.clone()).or_default();
-                    layer.learn(
-                        &self.slot().model,
-                        input.label,
-                        &comment,
-                        &mut Scratch::default(),
-                    );
-                    true
-                }
-                Err(_) => false,
-            };
         let note = if learned {
             "logged; reputation and this site's model learned it".to_string()
         } else {

@@ -432,13 +432,6 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
                 None => None,
             },
         };
-        if let Some(dir) = &settings.model_dir {
-            hamgate::server::watch_model_dir(
-                app.clone(),
-                dir.clone(),
-                std::time::Duration::from_secs(1),
-            );
-        }
         tracing::info!(
             grpc_addr = %settings.grpc_addr,
             http_addr = %settings.http_addr,

@@ -204,8 +204,11 @@ impl Default for Limits {
 pub struct ReputationSettings {
     /// Embedded or Redis.
     pub backend: ReputationBackend,
-    /// Redis URL (`redis://host:port/db`); setting it selects the Redis backend.
+    /// Redis URL (`redis://host:port/db`); setting it selects the Redis backend. With
+    /// `redis_cluster`, the seed nodes of a Redis Cluster, separated by commas.
     pub redis_url: Option<String>,
+    /// Whether `redis_url` names the nodes of a Redis Cluster.
+    pub redis_cluster: bool,
     /// The install secret that keys the identifier HMACs. Required with Redis (every replica
     /// must share it); a random one per process is used when embedded and unset.
     pub secret: Option<String>,
@@ -222,6 +225,7 @@ impl Default for ReputationSettings {
         ReputationSettings {
             backend: ReputationBackend::Embedded,
             redis_url: None,
+            redis_cluster: false,
             secret: None,
             half_life_secs: 7 * 24 * 3600,
             max_entries: 200_000,
@@ -324,6 +328,9 @@ impl Settings {
             self.reputation.redis_url = Some(v);
             self.reputation.backend = ReputationBackend::Redis;
         }
+        if let Some(v) = get("HAMGATE_REDIS_CLUSTER") {
+            self.reputation.redis_cluster = parse("HAMGATE_REDIS_CLUSTER", &v)?;
+        }
         if let Some(v) = get("HAMGATE_REPUTATION_SECRET") {
             self.reputation.secret = Some(v);
         }
@@ -386,6 +393,7 @@ impl Settings {
                         .into(),
                 ));
             }
+            self.redis_target()?;
             if self.reputation.secret.as_deref().is_none_or(str::is_empty) {
                 return Err(ConfigError::Invalid(
                     "the Redis reputation store needs reputation.secret (or HAMGATE_REPUTATION_SECRET), shared by every replica".into(),
@@ -398,6 +406,20 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+}
+
+impl Settings {
+    /// Where Redis is, when the Redis backend is selected.
+    pub fn redis_target(&self) -> Result<Option<crate::redis_conn::RedisTarget>, ConfigError> {
+        match (&self.reputation.backend, &self.reputation.redis_url) {
+            (ReputationBackend::Redis, Some(url)) => {
+                crate::redis_conn::RedisTarget::parse(url, self.reputation.redis_cluster)
+                    .map(Some)
+                    .map_err(|e| ConfigError::Invalid(format!("reputation.redis_url: {e}")))
+            }
+            _ => Ok(None),
+        }
     }
 }
 

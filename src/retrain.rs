@@ -110,7 +110,7 @@ pub fn retrain(
     let before = training.len();
     let (training, stats) = dedup(training);
     let labels_trained = older.len();
-    let candidate = train(
+    let mut candidate = train(
         &training,
         &params.train,
         corpus_digest,
@@ -118,6 +118,7 @@ pub fn retrain(
         &|| {},
     )
     .map_err(RetrainError::Train)?;
+    candidate.header_mut().labels_through = older.last().map_or(0, |l| l.seq);
 
     let current_auc = report(&predict(current, &held)).auc;
     let candidate_auc = report(&predict(&candidate, &held)).auc;

@@ -12,13 +12,14 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
 use crate::app::App;
-use crate::config::{ReputationBackend, Settings};
+use crate::config::Settings;
 use crate::grpc::pb::comment_filter_server::CommentFilterServer;
 use crate::grpc::{pb, FilterService};
 use crate::labels::file::FileLabelLog;
 use crate::labels::redis::RedisLabelLog;
 use crate::labels::{LabelLog, LabelLogError, LabelRecord, LogFuture, LoggedLabel};
 use crate::model::Model;
+use crate::redis_conn::RedisTarget;
 use crate::reputation::memory::MemoryStore;
 use crate::reputation::redis::RedisStore;
 use crate::reputation::{IdentityHasher, ReputationStore};
@@ -97,11 +98,9 @@ pub fn build_app_with_clock(
         ),
     };
     let rep = &settings.reputation;
-    let store: Arc<dyn ReputationStore> = match (rep.backend, &rep.redis_url) {
-        (ReputationBackend::Redis, Some(url)) => {
-            RedisStore::connect(url, rep.timeout_ms, rep.half_life_secs)?
-        }
-        _ => Arc::new(MemoryStore::new(rep.max_entries, rep.half_life_secs)),
+    let store: Arc<dyn ReputationStore> = match settings.redis_target()? {
+        Some(target) => RedisStore::connect(target, rep.timeout_ms, rep.half_life_secs)?,
+        None => Arc::new(MemoryStore::new(rep.max_entries, rep.half_life_secs)),
     };
     let secret = match &rep.secret {
         Some(s) if !s.is_empty() => s.as_bytes().to_vec(),
@@ -111,7 +110,7 @@ pub fn build_app_with_clock(
             .flat_map(|_| crate::random_u64().to_le_bytes())
             .collect(),
     };
-    let label_log: Arc<dyn LabelLog> = Arc::new(LazyLabelLog::new(settings));
+    let label_log: Arc<dyn LabelLog> = Arc::new(LazyLabelLog::new(settings)?);
     Ok(App::new(
         settings,
         model,
@@ -125,26 +124,23 @@ pub fn build_app_with_clock(
 
 /// In memory, or in Redis buckets shared by every replica when Redis is configured.
 fn stats_store(settings: &Settings) -> Result<Arc<dyn crate::stats::StatsStore>, ServeError> {
+    use crate::redis_conn::Timeouts;
     use crate::stats::redis::RedisStats;
-    use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-    let rep = &settings.reputation;
-    Ok(match (rep.backend, &rep.redis_url) {
-        (ReputationBackend::Redis, Some(url)) => {
-            let client = redis::Client::open(url.as_str()).map_err(|e| {
-                crate::reputation::ReputationError::Unavailable(format!("invalid Redis URL: {e}"))
-            })?;
-            let timeout = std::time::Duration::from_secs(1);
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(std::time::Duration::from_millis(500)))
-                .set_response_timeout(Some(timeout))
-                .set_number_of_retries(2)
-                .set_max_delay(std::time::Duration::from_millis(500));
+    Ok(match settings.redis_target()? {
+        Some(target) => {
+            let timeouts = Timeouts {
+                connect: std::time::Duration::from_millis(500),
+                response: std::time::Duration::from_secs(1),
+            };
             RedisStats::start(
-                move || ConnectionManager::new_with_config(client.clone(), config.clone()),
-                timeout,
+                move || {
+                    let target = target.clone();
+                    async move { target.connect(timeouts).await }
+                },
+                timeouts.response,
             )
         }
-        _ => Arc::new(crate::stats::memory::MemoryStats::new()),
+        None => Arc::new(crate::stats::memory::MemoryStats::new()),
     })
 }
 
@@ -158,19 +154,19 @@ struct LazyLabelLog {
 
 enum LogTarget {
     File(std::path::PathBuf),
-    Redis(String),
+    Redis(RedisTarget),
 }
 
 impl LazyLabelLog {
-    fn new(settings: &Settings) -> LazyLabelLog {
-        let target = match (settings.reputation.backend, &settings.reputation.redis_url) {
-            (ReputationBackend::Redis, Some(url)) => LogTarget::Redis(url.clone()),
-            _ => LogTarget::File(settings.feedback.label_log.clone()),
+    fn new(settings: &Settings) -> Result<LazyLabelLog, ServeError> {
+        let target = match settings.redis_target()? {
+            Some(t) => LogTarget::Redis(t),
+            None => LogTarget::File(settings.feedback.label_log.clone()),
         };
-        LazyLabelLog {
+        Ok(LazyLabelLog {
             target,
             log: tokio::sync::OnceCell::new(),
-        }
+        })
     }
 
     async fn get(&self) -> Result<&dyn LabelLog, LabelLogError> {
@@ -193,10 +189,12 @@ impl LazyLabelLog {
                         tracing::info!(path = %path.display(), ?report, "label log opened");
                         Ok::<Box<dyn LabelLog>, LabelLogError>(Box::new(log))
                     }
-                    LogTarget::Redis(url) => {
-                        let log =
-                            RedisLabelLog::connect(url, crate::labels::redis::DEFAULT_STREAM_KEY)
-                                .await?;
+                    LogTarget::Redis(target) => {
+                        let log = RedisLabelLog::connect_to(
+                            target,
+                            crate::labels::redis::DEFAULT_STREAM_KEY,
+                        )
+                        .await?;
                         Ok(Box::new(log) as Box<dyn LabelLog>)
                     }
                 }
@@ -215,6 +213,10 @@ impl LabelLog for LazyLabelLog {
         Box::pin(async move { self.get().await?.read_all().await })
     }
 
+    fn read_after<'a>(&'a self, after: u64) -> LogFuture<'a, Vec<LoggedLabel>> {
+        Box::pin(async move { self.get().await?.read_after(after).await })
+    }
+
     fn name(&self) -> &'static str {
         match self.target {
             LogTarget::File(_) => "file",
@@ -230,10 +232,27 @@ pub async fn serve(
     max_message_bytes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    // The sites' online layers come back from the label log before the service says SERVING.
-    if let Err(e) = app.restore_layers().await {
-        tracing::warn!(cause = %e, "could not restore the sites' layers; they start empty");
-    }
+    // Before SERVING: the model other replicas published, and the sites' layers rebuilt from
+    // the label log. A Redis that is down or slow must not hold the start up, so this gets
+    // START_BUDGET and otherwise finishes in the background, before the follower starts.
+    let start_app = app.clone();
+    let mut catch_up = tokio::spawn(async move {
+        if let Err(e) = start_app.refresh_model().await {
+            tracing::warn!(cause = %e, "model store not read at start");
+        }
+        if let Err(e) = start_app.restore_layers().await {
+            tracing::warn!(cause = %e, "could not restore the sites' layers; they start empty");
+        }
+    });
+    let pending = match tokio::time::timeout(START_BUDGET, &mut catch_up).await {
+        Ok(_) => None,
+        Err(_) => {
+            tracing::warn!("the model store or label log is slow; serving while they catch up");
+            Some(catch_up)
+        }
+    };
+    // Stops following when serving ends, however it ends.
+    let _follower = AbortOnDrop(follow_replicas(app.clone(), pending));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -285,39 +304,53 @@ pub async fn serve(
     Ok(())
 }
 
-/// Watches a model directory: every `every`, if its CURRENT version differs from the one in
-/// service, loads it and swaps it in. A bad file is logged and the running model stays. The
-/// task ends when the process does.
-pub fn watch_model_dir(
+/// How long the start waits for the model store and the label log before serving anyway.
+const START_BUDGET: std::time::Duration = std::time::Duration::from_millis(200);
+/// How often a replica asks the model store whether the model in service changed.
+pub const MODEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a replica reads labels other replicas appended to a shared (Redis) log.
+pub const LABEL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Keeps `app` in step with the other replicas until the returned handle is aborted (after
+/// `after`, the start's own catch-up, when it is still running): every
+/// [`MODEL_POLL`] it serves the model store's current version if it changed (a retrain or
+/// rollback anywhere), and every [`LABEL_POLL`] its sites' layers learn the labels other
+/// replicas logged. Errors are logged and retried on the next tick; the running model stays.
+pub fn follow_replicas(
     app: App,
-    dir: std::path::PathBuf,
-    every: std::time::Duration,
+    after: Option<tokio::task::JoinHandle<()>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if let Some(start) = after {
+            let _ = start.await;
+        }
+        let mut models = tokio::time::interval(MODEL_POLL);
+        let mut labels = tokio::time::interval(LABEL_POLL);
+        models.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        labels.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
-            let dir = dir.clone();
-            let current = app.model_version();
-            let loaded = tokio::task::spawn_blocking(move || {
-                let md = crate::retrain::ModelDir::open(&dir)?;
-                match md.current_version()? {
-                    Some(v) if v != current => md.load_current().map(Some),
-                    _ => Ok(None),
+            tokio::select! {
+                _ = models.tick() => {
+                    if let Err(e) = app.refresh_model().await {
+                        tracing::warn!(cause = %e, "model store: keeping the model in service");
+                    }
                 }
-            })
-            .await;
-            match loaded {
-                Ok(Ok(Some((model, version)))) => app.swap_model(model, version),
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(cause = %e, "model directory: keeping the model in service")
+                _ = labels.tick() => {
+                    if let Err(e) = app.follow_labels().await {
+                        tracing::debug!(cause = %e, "following the label log failed; retrying");
+                    }
                 }
-                Err(e) => tracing::warn!(cause = %e, "model directory watcher failed"),
             }
         }
     })
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

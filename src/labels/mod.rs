@@ -142,6 +142,16 @@ pub trait LabelLog: Send + Sync + 'static {
     fn append<'a>(&'a self, record: LabelRecord) -> LogFuture<'a, u64>;
     /// Every acknowledged record, in log order, with seqs `1..=n`.
     fn read_all<'a>(&'a self) -> LogFuture<'a, Vec<LoggedLabel>>;
+    /// The records after seq `after`, in log order: how a replica follows labels that other
+    /// replicas append. The default reads everything and skips; a log shared by replicas
+    /// (Redis) reads just the tail.
+    fn read_after<'a>(&'a self, after: u64) -> LogFuture<'a, Vec<LoggedLabel>> {
+        Box::pin(async move {
+            let mut all = self.read_all().await?;
+            all.retain(|l| l.seq > after);
+            Ok(all)
+        })
+    }
     /// A short name for logs and metrics.
     fn name(&self) -> &'static str;
 }

@@ -29,9 +29,10 @@
 //! append is not silently doubled (though it may have been applied: the usual "maybe").
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use crate::redis_conn::{RedisConn, RedisTarget, Timeouts};
 
 use super::{LabelLog, LabelLogError, LabelRecord, LogFuture, LoggedLabel, MAX_RECORD_BYTES};
 
@@ -46,8 +47,11 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The Redis label log.
 pub struct RedisLabelLog {
-    conn: ConnectionManager,
+    conn: RedisConn,
     key: String,
+    /// The seq and stream id of the last entry read, so following the tail
+    /// ([`LabelLog::read_after`]) asks only for what is new.
+    cursor: Mutex<(u64, String)>,
 }
 
 impl std::fmt::Debug for RedisLabelLog {
@@ -62,19 +66,26 @@ impl RedisLabelLog {
     /// Connects to the Redis at `url` and logs to the stream `stream_key` (usually
     /// [`DEFAULT_STREAM_KEY`]). Fails when the URL is invalid or Redis cannot be reached.
     pub async fn connect(url: &str, stream_key: &str) -> Result<RedisLabelLog, LabelLogError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| LabelLogError::Unavailable(format!("invalid Redis URL: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let target = RedisTarget::parse(url, false).map_err(LabelLogError::Unavailable)?;
+        RedisLabelLog::connect_to(&target, stream_key).await
+    }
+
+    /// Connects to a single server or a cluster; see [`RedisLabelLog::connect`].
+    pub async fn connect_to(
+        target: &RedisTarget,
+        stream_key: &str,
+    ) -> Result<RedisLabelLog, LabelLogError> {
+        let conn = target
+            .connect(Timeouts {
+                connect: Duration::from_secs(2),
+                response: RESPONSE_TIMEOUT,
+            })
             .await
             .map_err(|e| LabelLogError::Unavailable(format!("cannot connect to Redis: {e}")))?;
         let log = RedisLabelLog {
             conn,
             key: stream_key.to_string(),
+            cursor: Mutex::new((0, "-".into())),
         };
         log.warn_unless_persistent().await;
         Ok(log)
@@ -160,44 +171,20 @@ impl LabelLog for RedisLabelLog {
     }
 
     fn read_all<'a>(&'a self) -> LogFuture<'a, Vec<LoggedLabel>> {
+        Box::pin(async move { self.read_from(0, "-".into()).await })
+    }
+
+    fn read_after<'a>(&'a self, after: u64) -> LogFuture<'a, Vec<LoggedLabel>> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let mut out = Vec::new();
-            // "-" is the first id; afterwards "(id" starts just after the last one read.
-            let mut start = "-".to_string();
-            loop {
-                let page: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-                    .arg(&self.key)
-                    .arg(&start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(PAGE)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(unavailable(&self.key, "XRANGE"))?;
-                let full_page = page.len() >= PAGE;
-                for (id, fields) in page {
-                    let json = fields
-                        .chunks_exact(2)
-                        .find_map(|pair| match pair {
-                            [name, value] if name == FIELD => Some(value),
-                            _ => None,
-                        })
-                        .ok_or_else(|| self.bad_entry(&id, format!("no `{FIELD}` field")))?;
-                    let record = serde_json::from_str(json).map_err(|e| {
-                        self.bad_entry(
-                            &id,
-                            format!("the `{FIELD}` field is not a label record: {e}"),
-                        )
-                    })?;
-                    out.push(LoggedLabel {
-                        seq: out.len() as u64 + 1,
-                        record,
-                    });
-                    start = format!("({id}");
+            let cursor = self.cursor.lock().map(|c| c.clone()).ok();
+            match cursor {
+                Some((seq, id)) if seq == after && seq > 0 => {
+                    self.read_from(seq, format!("({id}")).await
                 }
-                if !full_page {
-                    return Ok(out);
+                _ => {
+                    let mut all = self.read_all().await?;
+                    all.retain(|l| l.seq > after);
+                    Ok(all)
                 }
             }
         })
@@ -205,6 +192,56 @@ impl LabelLog for RedisLabelLog {
 
     fn name(&self) -> &'static str {
         "redis"
+    }
+}
+
+impl RedisLabelLog {
+    /// Entries from stream id `start` on (`-` for the first, `(id` for just after `id`),
+    /// numbered from `seq + 1`; remembers the last one as the tail cursor.
+    async fn read_from(&self, seq: u64, start: String) -> Result<Vec<LoggedLabel>, LabelLogError> {
+        let mut conn = self.conn.clone();
+        let mut out = Vec::new();
+        let mut start = start;
+        let mut last_id = None;
+        loop {
+            let page: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+                .arg(&self.key)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(PAGE)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable(&self.key, "XRANGE"))?;
+            let full_page = page.len() >= PAGE;
+            for (id, fields) in page {
+                let json = fields
+                    .chunks_exact(2)
+                    .find_map(|pair| match pair {
+                        [name, value] if name == FIELD => Some(value),
+                        _ => None,
+                    })
+                    .ok_or_else(|| self.bad_entry(&id, format!("no `{FIELD}` field")))?;
+                let record = serde_json::from_str(json).map_err(|e| {
+                    self.bad_entry(
+                        &id,
+                        format!("the `{FIELD}` field is not a label record: {e}"),
+                    )
+                })?;
+                out.push(LoggedLabel {
+                    seq: seq + out.len() as u64 + 1,
+                    record,
+                });
+                start = format!("({id}");
+                last_id = Some(id);
+            }
+            if !full_page {
+                if let (Some(id), Ok(mut cursor)) = (last_id, self.cursor.lock()) {
+                    *cursor = (seq + out.len() as u64, id);
+                }
+                return Ok(out);
+            }
+        }
     }
 }
 

@@ -63,6 +63,14 @@ pub struct ModelHeader {
     pub metrics: serde_json::Value,
     /// Creation time, seconds since the Unix epoch.
     pub created_at: u64,
+    /// The seq of the last label-log record trained into the model (0: none, or not trained by
+    /// a retrain). Records after it are what the sites' online layers still need to learn.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub labels_through: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 impl ModelHeader {
@@ -80,6 +88,7 @@ impl ModelHeader {
             threshold_targets: [0.005, 0.05],
             metrics: serde_json::Value::Null,
             created_at: 0,
+            labels_through: 0,
         }
     }
 }

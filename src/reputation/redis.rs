@@ -5,7 +5,9 @@
 //! an operation touches is one key, so the store works the same on a single server and on a
 //! cluster.
 //!
-//! - A lookup is one pipelined round trip: `HMGET s h t` per identifier, decayed on our side.
+//! - A lookup is one round trip: `HMGET s h t` per identifier, pipelined on a single server,
+//!   concurrent on a cluster (the keys lie in different slots; see [`crate::redis_conn`]),
+//!   decayed on our side.
 //! - Records are written behind: [`ReputationStore::record`] queues the write (a bounded
 //!   channel; when it is full the write is dropped and reported, reputation is best effort) and
 //!   one writer task sends whatever has queued as one pipeline of small Lua scripts
@@ -14,7 +16,8 @@
 //!   writes share one round trip. When Redis answers NOSCRIPT (a restarted server has an empty
 //!   script cache) the script is loaded and the pipeline sent once more.
 //!
-//! The connection is a `redis::aio::ConnectionManager`, which reconnects by itself. When Redis
+//! The connection is a [`RedisConn`] (a `ConnectionManager` or a cluster connection), which
+//! reconnects by itself. When Redis
 //! is down at start-up, a background task keeps trying to connect; until it succeeds every call
 //! fails fast with [`ReputationError::Unavailable`] and checks are answered degraded. Every call
 //! is bounded by the configured timeout.
@@ -22,10 +25,9 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
 use super::{Identity, ReputationError, ReputationStore, StoreFuture, Tally};
 use crate::comment::Label;
+use crate::redis_conn::{RedisConn, RedisTarget, Timeouts};
 
 const RECORD_SCRIPT: &str = r#"
 local now = tonumber(ARGV[1])
@@ -58,7 +60,7 @@ struct PendingWrite {
 
 /// The Redis store.
 pub struct RedisStore {
-    conn: Arc<OnceLock<ConnectionManager>>,
+    conn: Arc<OnceLock<RedisConn>>,
     script_sha: String,
     timeout: Duration,
     half_life: u64,
@@ -80,16 +82,13 @@ pub fn key_of(id: &Identity) -> String {
 }
 
 impl RedisStore {
-    /// Parses `url` now (a bad URL is a start-up error) and connects in the background, so
-    /// hamgate starts and serves (degraded) even while Redis is down. Must be called inside a
-    /// Tokio runtime.
+    /// Connects to `target` in the background, so hamgate starts and serves (degraded) even
+    /// while Redis is down. Must be called inside a Tokio runtime.
     pub fn connect(
-        url: &str,
+        target: RedisTarget,
         timeout_ms: u64,
         half_life: u64,
     ) -> Result<Arc<RedisStore>, ReputationError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| ReputationError::Unavailable(format!("invalid Redis URL: {e}")))?;
         let timeout = Duration::from_millis(timeout_ms.max(1));
         let (writes, queue) = tokio::sync::mpsc::channel(WRITE_QUEUE);
         let store = Arc::new(RedisStore {
@@ -108,13 +107,12 @@ impl RedisStore {
         ));
         let weak = Arc::downgrade(&store);
         tokio::spawn(async move {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_millis(500)))
-                .set_response_timeout(Some(timeout))
-                .set_number_of_retries(2)
-                .set_max_delay(Duration::from_millis(500));
+            let timeouts = Timeouts {
+                connect: Duration::from_millis(500),
+                response: timeout,
+            };
             loop {
-                match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+                match target.connect(timeouts).await {
                     Ok(manager) => {
                         if let Some(store) = weak.upgrade() {
                             let _ = store.conn.set(manager);
@@ -140,7 +138,7 @@ impl RedisStore {
         self.conn.get().is_some()
     }
 
-    fn manager(&self) -> Result<ConnectionManager, ReputationError> {
+    fn manager(&self) -> Result<RedisConn, ReputationError> {
         self.conn
             .get()
             .cloned()
@@ -166,12 +164,20 @@ impl ReputationStore for RedisStore {
                 return Ok(Vec::new());
             }
             let mut conn = self.manager()?;
-            let mut pipe = redis::pipe();
-            for id in ids {
-                pipe.cmd("HMGET").arg(key_of(id)).arg("s").arg("h").arg("t");
-            }
-            let rows: Vec<(Option<f64>, Option<f64>, Option<u64>)> =
-                self.bounded(pipe.query_async(&mut conn)).await?;
+            let cmds: Vec<redis::Cmd> = ids
+                .iter()
+                .map(|id| {
+                    let mut c = redis::cmd("HMGET");
+                    c.arg(key_of(id)).arg("s").arg("h").arg("t");
+                    c
+                })
+                .collect();
+            let replies = self.bounded(conn.query_each(&cmds)).await?;
+            let rows = replies
+                .into_iter()
+                .map(redis::from_redis_value::<(Option<f64>, Option<f64>, Option<u64>)>)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ReputationError::Unavailable(format!("unexpected reply: {e}")))?;
             Ok(rows
                 .into_iter()
                 .map(|(s, h, t)| {
@@ -224,7 +230,7 @@ impl ReputationStore for RedisStore {
 
 /// The writer task: sends queued records in batches until the store is dropped.
 async fn write_behind(
-    conn: Arc<OnceLock<ConnectionManager>>,
+    conn: Arc<OnceLock<RedisConn>>,
     script_sha: String,
     timeout: Duration,
     half_life: u64,
@@ -239,34 +245,36 @@ async fn write_behind(
             batch.clear();
             continue;
         };
-        let mut pipe = redis::pipe();
+        let mut cmds = Vec::new();
         for w in &batch {
             for key in &w.keys {
-                pipe.cmd("EVALSHA")
-                    .arg(&script_sha)
+                let mut c = redis::cmd("EVALSHA");
+                c.arg(&script_sha)
                     .arg(1)
                     .arg(key)
                     .arg(w.now)
                     .arg(half_life)
                     .arg(w.spam)
                     .arg(w.ham)
-                    .arg(ttl)
-                    .ignore();
+                    .arg(ttl);
+                cmds.push(c);
             }
         }
         let n = batch.len();
         batch.clear();
-        let result = match timed(timeout, pipe.query_async::<()>(&mut manager)).await {
+        let result = match timed(timeout, manager.query_each(&cmds)).await {
             Err(e) if e.starts_with("NOSCRIPT") => {
+                // On a cluster `SCRIPT LOAD` goes to every master.
                 let mut load = redis::cmd("SCRIPT");
                 load.arg("LOAD").arg(RECORD_SCRIPT);
-                match timed(timeout, load.query_async::<String>(&mut manager)).await {
-                    Ok(_) => timed(timeout, pipe.query_async::<()>(&mut manager)).await,
+                match timed(timeout, load.query_async::<redis::Value>(&mut manager)).await {
+                    Ok(_) => timed(timeout, manager.query_each(&cmds)).await,
                     Err(e) => Err(e),
                 }
             }
             other => other,
-        };
+        }
+        .map(drop);
         if let Err(e) = result {
             tracing::warn!(cause = %e, records = n, "writing reputation to Redis failed; these records are dropped");
         }
