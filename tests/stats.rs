@@ -221,7 +221,7 @@ async fn stats_api_counts_a_known_sequence_of_checks_and_feedback_exactly() {
     assert_eq!(counts(&b[0]), [3, 1, 1, 1, 0, 0, 0, 0, 0]);
     assert_eq!(counts(&b[1]), [3, 2, 0, 1, 0, 2, 2, 1, 1]);
 
-    // Per day, with the default `to` (now, by the injected clock).
+    // Per day, with the default `to` (the end of the current second, by the injected clock).
     let j = http_get(
         server.http_addr,
         &format!("/api/v1/stats?from={T0}&step=day"),
@@ -229,7 +229,7 @@ async fn stats_api_counts_a_known_sequence_of_checks_and_feedback_exactly() {
     )
     .await
     .json();
-    assert_eq!(j["to"], T0 + 3661);
+    assert_eq!(j["to"], T0 + 3662);
     assert_eq!(j["buckets"].as_array().unwrap().len(), 1);
     assert_eq!(counts(&j["buckets"][0]), [6, 3, 1, 2, 0, 2, 2, 1, 1]);
 
@@ -238,7 +238,7 @@ async fn stats_api_counts_a_known_sequence_of_checks_and_feedback_exactly() {
         .await
         .json();
     assert_eq!(j["step"], 60);
-    assert_eq!(j["to"], T0 + 3661);
+    assert_eq!(j["to"], T0 + 3662);
     assert_eq!(j["buckets"].as_array().unwrap().len(), 61);
     assert_eq!(counts(&j["totals"]), [6, 3, 1, 2, 0, 2, 2, 1, 1]);
 

@@ -42,7 +42,7 @@ pub struct StatsQuery {
     pub site: Option<String>,
     /// Start, seconds since the epoch (default: an hour before `to`).
     pub from: Option<u64>,
-    /// End, seconds since the epoch (default: now).
+    /// End, seconds since the epoch, exclusive (default: the end of the current second).
     pub to: Option<u64>,
     /// Bucket width in seconds: 60, 3600 or 86400 (default 60).
     pub step: Option<u64>,
@@ -216,8 +216,10 @@ impl App {
                 )
             })?,
         };
+        // `to` is exclusive: by default it ends just after this second, so a check made in
+        // the second that starts a new bucket is in the answer.
         let to = match query.to {
-            None => self.stats_now(),
+            None => self.stats_now() + 1,
             Some(t) => t,
         };
         let from = match query.from {
