@@ -290,6 +290,9 @@ pub async fn serve(
     };
 
     tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(
+            crate::grpc::status::decode_errors_are_invalid_argument,
+        ))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(filter)

@@ -60,4 +60,23 @@ async fn python_stubs_from_the_proto_check_a_comment() {
         "{v}"
     );
     assert_eq!(v["external_id"], "py-1", "{v}");
+
+    // Bytes that do not decode are the caller's fault: INVALID_ARGUMENT naming the field, not
+    // INTERNAL. The server answers the next call as before.
+    let undecodable = v["undecodable"].as_array().expect("undecodable answers");
+    assert_eq!(undecodable.len(), 2, "{v}");
+    for (answer, field) in undecodable
+        .iter()
+        .zip(["Comment.content", "CheckRequest.comment"])
+    {
+        assert_eq!(answer["code"], "INVALID_ARGUMENT", "{v}");
+        let details = answer["details"].as_str().expect("details");
+        assert!(details.contains(field), "{field} not named: {details}");
+    }
+    let mut client = server.client().await;
+    let r = client
+        .check(common::check_req(common::HAM))
+        .await
+        .expect("a good call after bad bytes");
+    assert!(!r.into_inner().check_id.is_empty());
 }

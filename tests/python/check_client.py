@@ -36,6 +36,28 @@ def generate(proto_dir, out_dir):
         raise SystemExit("protoc failed with exit code %d" % rc)
 
 
+def raw_checks(channel):
+    """Sends bytes no conforming stub would: content that is not UTF-8, and a truncated
+    message. Returns the status code and details of each answer."""
+    call = channel.unary_unary(
+        "/hamgate.v1.CommentFilter/Check",
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
+    )
+    content = b"\xff\xfe not UTF-8"
+    comment = b"\x0a" + bytes([len(content)]) + content  # Comment.content = 1
+    not_utf8 = b"\x0a" + bytes([len(comment)]) + comment  # CheckRequest.comment = 1
+    truncated = b"\x0a\x50abc"  # says 80 bytes follow, 3 do
+    answers = []
+    for body in (not_utf8, truncated):
+        try:
+            call(body, timeout=10)
+            answers.append({"code": "OK", "details": ""})
+        except grpc.RpcError as e:
+            answers.append({"code": e.code().name, "details": e.details()})
+    return answers
+
+
 def main():
     if len(sys.argv) != 3:
         raise SystemExit("usage: check_client.py HOST:PORT PROTO_DIR")
@@ -58,6 +80,7 @@ def main():
                 is_test=True,
             )
             resp = stub.Check(req, timeout=10)
+            undecodable = raw_checks(channel)
 
         print(json.dumps({
             "verdict": filter_pb2.Verdict.Name(resp.verdict),
@@ -74,6 +97,7 @@ def main():
             "model_version": resp.model_version,
             "discard": resp.discard,
             "external_id": resp.external_id,
+            "undecodable": undecodable,
         }))
 
 
