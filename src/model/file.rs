@@ -85,7 +85,7 @@ impl ModelHeader {
             train_docs: [0, 0],
             calibration: Calibration::default(),
             thresholds: Thresholds::default(),
-            threshold_targets: [0.005, 0.05],
+            threshold_targets: [0.005, 0.04],
             metrics: serde_json::Value::Null,
             created_at: 0,
             labels_through: 0,

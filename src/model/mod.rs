@@ -8,10 +8,13 @@
 //! A score goes through three steps:
 //! 1. the comment's tokens become feature ids ([`Model::features`]); the variant decides whether
 //!    repeats count (multinomial) or only presence (binary);
-//! 2. naive Bayes gives a raw log-odds of spam ([`Model::raw_log_odds`]);
-//! 3. a Platt calibration `a * raw + b`, fitted on out-of-fold scores at training time, turns it
-//!    into the calibrated log-odds whose logistic is the spam probability; two thresholds on it
-//!    give accept / hold / reject ([`crate::policy`]).
+//! 2. naive Bayes gives its evidence ([`Model::evidence`]): the class prior and, per token kind,
+//!    the summed log-ratios of the comment's known tokens, length-normalised; their sum is the
+//!    raw log-odds of spam ([`Model::raw_log_odds`]);
+//! 3. a calibration fitted on out-of-fold scores at training time (one slope per token kind, or
+//!    Platt's `a * raw + b`; see [`calibration`]) turns it into the calibrated log-odds whose
+//!    logistic is the spam probability; two thresholds on it give accept / hold / reject
+//!    ([`crate::policy`]).
 
 pub mod calibration;
 pub mod counts;
@@ -24,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::comment::Comment;
 use crate::policy::Thresholds;
 use crate::text::tokens::TokenSummary;
-use crate::text::{tokenize, FeatureId, Scratch};
+use crate::text::{kind_slot, tokenize, FeatureId, Scratch, KIND_SLOTS};
 pub use calibration::Calibration;
 pub use counts::CountTable;
 pub use file::{ModelFileError, ModelHeader};
@@ -118,6 +121,23 @@ pub struct TokenEvidence {
     pub label: String,
     /// Its contribution to the calibrated log-odds of spam.
     pub log_odds: f64,
+}
+
+/// A comment's naive Bayes evidence, before calibration.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Evidence {
+    /// The class prior's log-odds (for Robinson-Fisher, its whole log-odds).
+    pub prior: f64,
+    /// Per token kind (slots as [`crate::text::kind_slot`]), the summed log-ratios of the known
+    /// tokens of that kind, times the length factor.
+    pub by_kind: [f64; KIND_SLOTS],
+}
+
+impl Evidence {
+    /// Naive Bayes' own log-odds: everything added up, as the textbook does.
+    pub fn raw(&self) -> f64 {
+        self.prior + self.by_kind.iter().sum::<f64>()
+    }
 }
 
 /// A text score.
@@ -254,20 +274,36 @@ impl Model {
     /// Naive Bayes' log-odds of spam for a comment's features (uncalibrated). Features never
     /// seen in training carry no evidence and are skipped, as with a fixed vocabulary.
     pub fn raw_log_odds(&self, features: &[FeatureId]) -> f64 {
+        self.evidence(features).raw()
+    }
+
+    /// Naive Bayes' evidence for a comment's features, per token kind (see [`Evidence`]).
+    pub fn evidence(&self, features: &[FeatureId]) -> Evidence {
         match self.header.nb.variant {
             Variant::Multinomial | Variant::BinaryMultinomial => {
                 let k = self.denominator_log_ratio();
-                let mut sum = 0.0;
+                let mut ev = Evidence {
+                    prior: self.log_prior_ratio(),
+                    by_kind: [0.0; KIND_SLOTS],
+                };
                 let mut known = 0u32;
                 for f in features {
                     if let Some(&[ham, spam]) = self.table.features.get(f) {
-                        sum += self.ln_plus_alpha(spam) - self.ln_plus_alpha(ham) - k;
+                        ev.by_kind[kind_slot(*f)] +=
+                            self.ln_plus_alpha(spam) - self.ln_plus_alpha(ham) - k;
                         known += 1;
                     }
                 }
-                self.log_prior_ratio() + sum * self.length_factor(known)
+                let scale = self.length_factor(known);
+                for e in &mut ev.by_kind {
+                    *e *= scale;
+                }
+                ev
             }
-            Variant::RobinsonFisher => self.robinson_fisher(features, |_, _| {}),
+            Variant::RobinsonFisher => Evidence {
+                prior: self.robinson_fisher(features, |_, _| {}),
+                by_kind: [0.0; KIND_SLOTS],
+            },
         }
     }
 
@@ -318,10 +354,10 @@ impl Model {
         features: &mut Vec<FeatureId>,
     ) -> TextScore {
         let summary = self.features(comment, scratch, features);
-        let raw = self.raw_log_odds(features);
+        let ev = self.evidence(features);
         TextScore {
-            raw_log_odds: raw,
-            log_odds: self.header.calibration.apply(raw),
+            raw_log_odds: ev.raw(),
+            log_odds: self.header.calibration.apply_evidence(&ev),
             links: summary.links,
         }
     }
@@ -353,7 +389,7 @@ impl Model {
         if top == 0 {
             return Vec::new();
         }
-        let a = self.header.calibration.a;
+        let calibration = &self.header.calibration;
         let mut weights: Vec<(FeatureId, f64)> = Vec::with_capacity(feats.len());
         match self.header.nb.variant {
             Variant::Multinomial | Variant::BinaryMultinomial => {
@@ -362,17 +398,21 @@ impl Model {
                     .iter()
                     .filter(|f| self.table.features.contains_key(f))
                     .count();
-                let scale = a * self.length_factor(known as u32);
+                let scale = self.length_factor(known as u32);
                 for f in feats {
                     if let Some(&[ham, spam]) = self.table.features.get(f) {
+                        let kind_scale = calibration.token_scale(kind_slot(*f));
                         weights.push((
                             *f,
-                            scale * (self.ln_plus_alpha(spam) - self.ln_plus_alpha(ham) - k),
+                            kind_scale
+                                * scale
+                                * (self.ln_plus_alpha(spam) - self.ln_plus_alpha(ham) - k),
                         ));
                     }
                 }
             }
             Variant::RobinsonFisher => {
+                let a = calibration.a;
                 self.robinson_fisher(feats, |f, w| weights.push((f, a * w)));
             }
         }

@@ -3,15 +3,16 @@
 //! [`train`] never fits calibration or thresholds on scores of data the scoring model saw: it
 //! splits the (deduplicated) training data into folds (by group when there are at least three
 //! groups, as videos or sites are, else five folds by a stable hash of the text), scores each
-//! fold with a model fitted on the others, and fits the Platt scaling and the two thresholds on
-//! those out-of-fold scores. The served model is then fitted on all the data.
+//! fold with a model fitted on the others, and fits the calibration (Platt's slope, then one
+//! slope per token kind pulled towards it) and the two thresholds on those out-of-fold scores.
+//! The served model is then fitted on all the data.
 
 use serde::{Deserialize, Serialize};
 
-use super::calibration::{choose_thresholds, Calibration};
+use super::calibration::{choose_thresholds, Calibration, KindScaling};
 use super::counts::CountTable;
 use super::file::ModelHeader;
-use super::{features_for, Model, NbParams};
+use super::{features_for, Evidence, Model, NbParams, Variant};
 use crate::comment::Label;
 use crate::corpus::{DedupStats, Example};
 use crate::eval::{report, Prediction};
@@ -37,7 +38,7 @@ impl Default for TrainParams {
         TrainParams {
             nb: NbParams::default(),
             ham_reject_target: 0.005,
-            spam_accept_target: 0.05,
+            spam_accept_target: 0.04,
             folds: 5,
             created_at: 0,
         }
@@ -97,16 +98,16 @@ pub fn fold_assignment(examples: &[Example], folds: usize) -> (Vec<usize>, usize
     }
 }
 
-/// Raw out-of-fold scores of `examples` (in their order), each from a model fitted on the
-/// other folds. `progress` is called once per fitted fold.
-pub fn out_of_fold_raw(
+/// Out-of-fold evidence of `examples` (in their order), each from a model fitted on the other
+/// folds. `progress` is called once per fitted fold.
+pub fn out_of_fold_evidence(
     nb: NbParams,
     examples: &[Example],
     folds: usize,
     progress: &dyn Fn(),
-) -> Vec<f64> {
+) -> Vec<Evidence> {
     let (assigned, n_folds) = fold_assignment(examples, folds);
-    let mut raw = vec![0.0; examples.len()];
+    let mut raw = vec![Evidence::default(); examples.len()];
     let mut scratch = Scratch::default();
     let mut feats = Vec::new();
     for fold in 0..n_folds {
@@ -122,9 +123,8 @@ pub fn out_of_fold_raw(
         let model = fit_model(nb, &train);
         for (i, ex) in examples.iter().enumerate() {
             if assigned[i] == fold {
-                raw[i] = model
-                    .score_with(&ex.comment, &mut scratch, &mut feats)
-                    .raw_log_odds;
+                model.features(&ex.comment, &mut scratch, &mut feats);
+                raw[i] = model.evidence(&feats);
             }
         }
         progress();
@@ -146,16 +146,20 @@ pub fn train(
     if spam == 0 || spam == examples.len() {
         return Err("training data needs both spam and ham examples".into());
     }
-    let raw = out_of_fold_raw(params.nb, examples, params.folds, progress);
-    let labelled: Vec<(f64, Label)> = raw
+    let evidence: Vec<(Evidence, Label)> =
+        out_of_fold_evidence(params.nb, examples, params.folds, progress)
+            .into_iter()
+            .zip(examples)
+            .map(|(ev, e)| (ev, e.label))
+            .collect();
+    let labelled: Vec<(f64, Label)> = evidence.iter().map(|(ev, l)| (ev.raw(), *l)).collect();
+    let mut calibration = Calibration::fit(&labelled);
+    if params.nb.variant != Variant::RobinsonFisher {
+        calibration.by_kind = KindScaling::fit(&evidence, calibration.a);
+    }
+    let calibrated: Vec<(f64, Label)> = evidence
         .iter()
-        .zip(examples)
-        .map(|(&s, e)| (s, e.label))
-        .collect();
-    let calibration = Calibration::fit(&labelled);
-    let calibrated: Vec<(f64, Label)> = labelled
-        .iter()
-        .map(|&(s, l)| (calibration.apply(s), l))
+        .map(|(ev, l)| (calibration.apply_evidence(ev), *l))
         .collect();
     let thresholds = choose_thresholds(
         &calibrated,

@@ -7,4 +7,6 @@ pub mod normalize;
 pub mod tokens;
 
 pub use normalize::{dedup_key, normalize, Normalized};
-pub use tokens::{tokenize, FeatureId, Scratch, Token, TokenKind, TOKENIZER_VERSION};
+pub use tokens::{
+    kind_slot, tokenize, FeatureId, Scratch, Token, TokenKind, KIND_SLOTS, TOKENIZER_VERSION,
+};

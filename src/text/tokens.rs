@@ -21,10 +21,22 @@ pub const MAX_WORD_CHARS: usize = 32;
 /// measurement (docs/BENCHMARKS.md).
 pub const PREFIX_CHARS: [usize; 2] = [5, 7];
 /// Version of the tokenizer; a model records it and refuses to load under another.
-pub const TOKENIZER_VERSION: u32 = 1;
+/// 2: the token kind in the top four bits of the feature id.
+pub const TOKENIZER_VERSION: u32 = 2;
 
-/// A feature's identity: the FNV-1a 64-bit hash of the token's kind and text.
+/// A feature's identity: the token's kind in the top four bits, then the low 60 bits of the
+/// FNV-1a 64-bit hash of the kind and text. The kind is kept readable so that scoring can weigh
+/// each kind's evidence on its own ([`kind_slot`]).
 pub type FeatureId = u64;
+
+/// How many token kinds there are: slots `0..KIND_SLOTS` of per-kind arrays.
+pub const KIND_SLOTS: usize = 8;
+
+/// The slot (`TokenKind as usize - 1`) of a feature's kind.
+#[inline]
+pub fn kind_slot(f: FeatureId) -> usize {
+    ((f >> 60) as usize).wrapping_sub(1).min(KIND_SLOTS - 1)
+}
 
 /// What a token describes. The discriminant is part of the hash, so never renumber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,6 +61,34 @@ pub enum TokenKind {
     Prefix = 8,
 }
 
+impl TokenKind {
+    /// Every kind, in slot order ([`kind_slot`]).
+    pub const ALL: [TokenKind; KIND_SLOTS] = [
+        TokenKind::Word,
+        TokenKind::Pair,
+        TokenKind::Host,
+        TokenKind::Tld,
+        TokenKind::EmailDomain,
+        TokenKind::Shape,
+        TokenKind::Meta,
+        TokenKind::Prefix,
+    ];
+
+    /// The kind's name, as in token labels (`word`, `pair`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenKind::Word => "word",
+            TokenKind::Pair => "pair",
+            TokenKind::Host => "host",
+            TokenKind::Tld => "tld",
+            TokenKind::EmailDomain => "email-domain",
+            TokenKind::Shape => "shape",
+            TokenKind::Meta => "meta",
+            TokenKind::Prefix => "prefix",
+        }
+    }
+}
+
 /// One token, borrowed from the comment or from static text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Token<'a> {
@@ -70,21 +110,12 @@ impl Token<'_> {
             h.byte(0xff);
             h.bytes(self.second.as_bytes());
         }
-        h.finish()
+        (h.finish() & (u64::MAX >> 4)) | (u64::from(self.kind as u8) << 60)
     }
 
     /// A human-readable label for reasons, e.g. `word:subscribe`, `host:bit.ly`.
     pub fn label(&self) -> String {
-        let prefix = match self.kind {
-            TokenKind::Word => "word",
-            TokenKind::Pair => "pair",
-            TokenKind::Host => "host",
-            TokenKind::Tld => "tld",
-            TokenKind::EmailDomain => "email-domain",
-            TokenKind::Shape => "shape",
-            TokenKind::Meta => "meta",
-            TokenKind::Prefix => "prefix",
-        };
+        let prefix = self.kind.name();
         match self.kind {
             TokenKind::Pair => format!("{prefix}:{} {}", self.text, self.second),
             TokenKind::Meta => format!("{prefix}:{}={}", self.text, self.second),
@@ -720,13 +751,24 @@ mod tests {
     #[test]
     fn feature_ids_are_stable() {
         // The model file stores these ids: changing the hash silently breaks every model.
-        // The constant is FNV-1a 64 of [1] ++ b"subscribe", computed independently.
+        // The constant is FNV-1a 64 of [1] ++ b"subscribe" (0x153b_d773_33c3_91cc, computed
+        // independently) with its top four bits replaced by the kind, 1.
         let t = Token {
             kind: TokenKind::Word,
             text: "subscribe",
             second: "",
         };
         assert_eq!(t.feature(), 0x153b_d773_33c3_91cc);
+        assert_eq!(kind_slot(t.feature()), 0);
+        for kind in TokenKind::ALL {
+            let f = Token {
+                kind,
+                text: "x",
+                second: "",
+            }
+            .feature();
+            assert_eq!(TokenKind::ALL[kind_slot(f)], kind);
+        }
         let a = Token {
             kind: TokenKind::Word,
             text: "ab",
