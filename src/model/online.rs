@@ -94,7 +94,8 @@ impl Model {
         // it, and a site's first labels (mostly ham on most sites) would otherwise shift every
         // score towards ham and let spam under the accept threshold (measured: 23% of spam
         // accepted at k = 100 on the SMS collection with the site's prior, 9% without; the AUC
-        // is the same). Per-site base rates come with per-site thresholds at retraining.
+        // is the same; measured with the single Platt slope). Per-site base rates would need
+        // per-site thresholds, not built yet.
         let mut ev = Evidence {
             prior: self.log_prior_ratio(),
             by_kind: [0.0; KIND_SLOTS],
