@@ -595,12 +595,14 @@ impl App {
         }
     }
 
-    /// Labels a site has had its layer learn, for reports and tests.
+    /// Labels the layer a site is scored with has learned (the site's own, or the one it
+    /// shares), for reports and tests.
     pub fn site_labels_learned(&self, site: &str) -> u64 {
+        let layer = self.inner.settings.layer_of(site);
         self.inner
             .layers
             .read()
-            .map(|l| l.get(site).map_or(0, SiteLayer::labels))
+            .map(|l| l.get(layer).map_or(0, SiteLayer::labels))
             .unwrap_or(0)
     }
 
@@ -833,7 +835,8 @@ impl App {
     fn learn_now(&self, model: &Model, record: &LabelRecord, scratch: &mut Scratch) -> bool {
         match self.inner.layers.write() {
             Ok(mut layers) => {
-                layers.entry(record.site.clone()).or_default().learn(
+                let layer = self.inner.settings.layer_of(&record.site);
+                layers.entry(layer.to_string()).or_default().learn(
                     model,
                     record.label,
                     &record.comment,
@@ -987,7 +990,7 @@ impl App {
         let mut feats = Vec::new();
         // A site with feedback of its own is scored on the global counts merged with its layer.
         let text = match inner.layers.read() {
-            Ok(layers) => match layers.get(&caller.site) {
+            Ok(layers) => match layers.get(inner.settings.layer_of(&caller.site)) {
                 Some(layer) => slot.model.score_layered(
                     &input.comment,
                     layer,

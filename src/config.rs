@@ -171,6 +171,11 @@ pub struct SiteSettings {
     pub reject_at: Option<f64>,
     /// Override of the policy's link limit.
     pub max_links: Option<u32>,
+    /// The online layer this site's feedback trains and its checks are scored with. By default
+    /// each site has its own, so one blog's moderation never moves another's verdicts; sites
+    /// that name the same layer (a network of blogs with one moderation team) share what their
+    /// moderators teach. Reputation and the hourly training budget stay per site.
+    pub layer: Option<String>,
 }
 
 /// Input limits. Breaking one gets INVALID_ARGUMENT naming the field.
@@ -343,6 +348,15 @@ impl Settings {
         Ok(())
     }
 
+    /// The online layer `site` learns into and is scored with: its configured `layer`, else
+    /// its own name.
+    pub fn layer_of<'a>(&'a self, site: &'a str) -> &'a str {
+        self.sites
+            .get(site)
+            .and_then(|s| s.layer.as_deref())
+            .unwrap_or(site)
+    }
+
     /// Checks the settings make sense together; called before serving.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let no_keys = self.sites.values().all(|s| s.key_sha256.is_empty());
@@ -372,6 +386,11 @@ impl Settings {
                         "sites.{name}.key_sha256: `{k}` is not a hex SHA-256 (use `hamgate hash-key KEY`)"
                     )));
                 }
+            }
+            if site.layer.as_deref().is_some_and(|l| l.trim().is_empty()) {
+                return Err(ConfigError::Invalid(format!(
+                    "sites.{name}.layer: must not be empty (leave it out for the site's own layer)"
+                )));
             }
             for (field, p) in [
                 ("accept_below", site.accept_below),

@@ -671,6 +671,48 @@ async fn another_sites_label_does_not_change_this_sites_score_of_the_same_commen
     );
 }
 
+/// Sites configured with the same `layer` share their moderation: B's label moves A's text
+/// score of the same comment, while a third site with its own layer stays where it was.
+#[tokio::test]
+async fn sites_that_share_a_layer_learn_from_each_others_labels() {
+    const KEY_A: &str = "site-a-key";
+    const KEY_B: &str = "site-b-key";
+    const KEY_C: &str = "site-c-key";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = two_sites(dir.path(), [KEY_A, KEY_B]);
+    for site in ["a", "b"] {
+        settings.sites.get_mut(site).expect("site").layer = Some("network".into());
+    }
+    settings.sites.insert(
+        "c".into(),
+        SiteSettings {
+            key_sha256: vec![hash_key(KEY_C)],
+            ..Default::default()
+        },
+    );
+    let server = TestServer::start(settings).await;
+    let mut client = server.client().await;
+    let probe = BORDERLINE[2];
+
+    let a_before = text_log_odds(&check(&mut client, with_key(probe_req(probe), KEY_A)).await);
+    let c_before = text_log_odds(&check(&mut client, with_key(probe_req(probe), KEY_C)).await);
+    feedback(
+        &mut client,
+        with_key(by_comment(check_req(probe), pb::Label::Spam), KEY_B),
+    )
+    .await;
+    let a_after = text_log_odds(&check(&mut client, with_key(probe_req(probe), KEY_A)).await);
+    let c_after = text_log_odds(&check(&mut client, with_key(probe_req(probe), KEY_C)).await);
+    assert!(
+        a_after > a_before + 0.5,
+        "B's label did not reach A through the shared layer: {a_before} -> {a_after}"
+    );
+    assert!(
+        (c_after - c_before).abs() < 1e-9,
+        "C has its own layer and moved: {c_before} -> {c_after}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. The poisoning guard.
 
