@@ -6,19 +6,28 @@ use tonic::{Code, Status};
 use crate::app::AppError;
 
 /// tonic answers a request that does not decode (a string field that is not UTF-8, a truncated
-/// message, a wrong wire type) with INTERNAL, as if the server had failed. The fault is the
-/// caller's input, so the status becomes INVALID_ARGUMENT; prost's message, kept as it is,
-/// already names the field ("failed to decode Protobuf message: Comment.content: ...").
+/// message, a wrong wire type) with INTERNAL, as if the server had failed, and one over
+/// `max_message_bytes` with OUT_OF_RANGE. Both are the caller's input, so the status becomes
+/// INVALID_ARGUMENT, like every other bad input; tonic's and prost's messages are kept as they
+/// are: they name the field ("failed to decode Protobuf message: Comment.content: ...") or the
+/// size and the limit ("decoded message length too large: found 102400 bytes, the limit is:
+/// 65536 bytes").
 pub fn decode_errors_are_invalid_argument<B>(mut resp: http::Response<B>) -> http::Response<B> {
     let headers = resp.headers();
-    let internal = headers
-        .get("grpc-status")
-        .is_some_and(|v| v.as_bytes() == b"13");
-    let decode = headers.get("grpc-message").is_some_and(|m| {
-        let m = m.as_bytes();
-        m.starts_with(b"failed%20to%20decode") || m.starts_with(b"failed to decode")
-    });
-    if internal && decode {
+    let message = |prefixes: &[&[u8]]| {
+        headers
+            .get("grpc-message")
+            .is_some_and(|m| prefixes.iter().any(|p| m.as_bytes().starts_with(p)))
+    };
+    let bad_input = match headers.get("grpc-status").map(|v| v.as_bytes()) {
+        Some(b"13") => message(&[b"failed%20to%20decode", b"failed to decode"]),
+        Some(b"11") => message(&[
+            b"Error,%20decoded%20message%20length%20too%20large",
+            b"Error, decoded message length too large",
+        ]),
+        _ => false,
+    };
+    if bad_input {
         resp.headers_mut().insert(
             "grpc-status",
             http::HeaderValue::from_static("3"), // INVALID_ARGUMENT
@@ -68,6 +77,11 @@ mod tests {
         assert_eq!(kept.headers()["grpc-status"], "13");
         let other = decode_errors_are_invalid_argument(resp("14", "failed%20to%20decode"));
         assert_eq!(other.headers()["grpc-status"], "14");
+        let big = decode_errors_are_invalid_argument(resp(
+            "11",
+            "Error,%20decoded%20message%20length%20too%20large:%20found%20102400%20bytes",
+        ));
+        assert_eq!(big.headers()["grpc-status"], "3");
     }
 
     #[test]
