@@ -988,27 +988,40 @@ impl App {
         let slot = self.slot();
         let mut scratch = Scratch::default();
         let mut feats = Vec::new();
-        // A site with feedback of its own is scored on the global counts merged with its layer.
-        let text = match inner.layers.read() {
-            Ok(layers) => match layers.get(inner.settings.layer_of(&caller.site)) {
-                Some(layer) => slot.model.score_layered(
-                    &input.comment,
-                    layer,
-                    self.layer_params(),
-                    &mut scratch,
-                    &mut feats,
-                ),
-                None => slot
-                    .model
-                    .score_with(&input.comment, &mut scratch, &mut feats),
-            },
-            Err(_) => slot
+        // A site with feedback of its own is scored on the global counts merged with its layer,
+        // and its reasons weigh the tokens the same way.
+        let global = |scratch: &mut Scratch, feats: &mut Vec<crate::text::FeatureId>| {
+            let text = slot.model.score_with(&input.comment, scratch, feats);
+            let reasons = slot
                 .model
-                .score_with(&input.comment, &mut scratch, &mut feats),
+                .explain_features(&input.comment, feats, scratch, TEXT_REASONS);
+            (text, reasons)
         };
-        let text_reasons =
-            slot.model
-                .explain_features(&input.comment, &feats, &mut scratch, TEXT_REASONS);
+        let (text, text_reasons) = match inner.layers.read() {
+            Ok(layers) => match layers.get(inner.settings.layer_of(&caller.site)) {
+                Some(layer) => {
+                    let params = self.layer_params();
+                    let text = slot.model.score_layered(
+                        &input.comment,
+                        layer,
+                        params,
+                        &mut scratch,
+                        &mut feats,
+                    );
+                    let reasons = slot.model.explain_features_layered(
+                        &input.comment,
+                        &feats,
+                        layer,
+                        params,
+                        &mut scratch,
+                        TEXT_REASONS,
+                    );
+                    (text, reasons)
+                }
+                None => global(&mut scratch, &mut feats),
+            },
+            Err(_) => global(&mut scratch, &mut feats),
+        };
 
         // Shared identities (every site's check verdicts) and this site's own (its moderators'
         // feedback), looked up together in one round trip.

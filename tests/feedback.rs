@@ -243,6 +243,18 @@ async fn feedback_by_check_id_is_learned_by_the_sites_layer() {
         text_log_odds(&again) < text_log_odds(&first) - 0.1,
         "the site's layer should have learned the HAM label: {first:?} -> {again:?}"
     );
+    // And the reasons say so: the text tokens are weighed as the layered score weighs them.
+    let tokens_sum = |r: &pb::CheckResponse| -> f64 {
+        r.reasons
+            .iter()
+            .filter(|x| x.kind == pb::ReasonKind::TextToken as i32)
+            .map(|x| x.log_odds)
+            .sum()
+    };
+    assert!(
+        tokens_sum(&again) < tokens_sum(&first) - 0.1,
+        "the reasons still show the global weights: {first:?} -> {again:?}"
+    );
 
     // SPAM on another held comment: its next check is higher.
     let other = check(&mut client, check_req(BORDERLINE[1])).await;

@@ -389,26 +389,37 @@ impl Model {
         if top == 0 {
             return Vec::new();
         }
+        let k = self.denominator_log_ratio();
+        let ratio = |f: FeatureId| {
+            self.table
+                .features
+                .get(&f)
+                .map(|&[ham, spam]| self.ln_plus_alpha(spam) - self.ln_plus_alpha(ham) - k)
+        };
+        self.explain_with(comment, feats, scratch, top, &ratio)
+    }
+
+    /// The reasons, with `ratio` giving each token's raw log-ratio (`None`: unknown token).
+    pub(crate) fn explain_with(
+        &self,
+        comment: &Comment,
+        feats: &[FeatureId],
+        scratch: &mut Scratch,
+        top: usize,
+        ratio: &dyn Fn(FeatureId) -> Option<f64>,
+    ) -> Vec<TokenEvidence> {
+        if top == 0 {
+            return Vec::new();
+        }
         let calibration = &self.header.calibration;
         let mut weights: Vec<(FeatureId, f64)> = Vec::with_capacity(feats.len());
         match self.header.nb.variant {
             Variant::Multinomial | Variant::BinaryMultinomial => {
-                let k = self.denominator_log_ratio();
-                let known = feats
-                    .iter()
-                    .filter(|f| self.table.features.contains_key(f))
-                    .count();
-                let scale = self.length_factor(known as u32);
-                for f in feats {
-                    if let Some(&[ham, spam]) = self.table.features.get(f) {
-                        let kind_scale = calibration.token_scale(kind_slot(*f));
-                        weights.push((
-                            *f,
-                            kind_scale
-                                * scale
-                                * (self.ln_plus_alpha(spam) - self.ln_plus_alpha(ham) - k),
-                        ));
-                    }
+                let known: Vec<(FeatureId, f64)> =
+                    feats.iter().filter_map(|&f| Some((f, ratio(f)?))).collect();
+                let scale = self.length_factor(known.len() as u32);
+                for (f, r) in known {
+                    weights.push((f, calibration.token_scale(kind_slot(f)) * scale * r));
                 }
             }
             Variant::RobinsonFisher => {

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::counts::CountTable;
-use super::{Evidence, Model, TextScore, Variant};
+use super::{Evidence, Model, TextScore, TokenEvidence, Variant};
 use crate::comment::{Comment, Label};
 use crate::text::{kind_slot, FeatureId, Scratch, KIND_SLOTS};
 
@@ -82,14 +82,6 @@ impl Model {
         if layer.labels() == 0 || self.header.nb.variant == Variant::RobinsonFisher {
             return self.evidence(features);
         }
-        let w = params.weight;
-        let alpha = self.header.nb.alpha;
-        let g = &self.table;
-        let s = &layer.table;
-        // The merged vocabulary: global features plus the site's new ones.
-        let v = (g.vocabulary() + layer.new_features) as f64;
-        let total = |c: usize| g.totals[c] as f64 + w * s.totals[c] as f64 + alpha * v;
-        let k = total(1).ln() - total(0).ln();
         // The class prior stays the global one: the thresholds and calibration were chosen for
         // it, and a site's first labels (mostly ham on most sites) would otherwise shift every
         // score towards ham and let spam under the accept threshold (measured: 23% of spam
@@ -100,25 +92,71 @@ impl Model {
             prior: self.log_prior_ratio(),
             by_kind: [0.0; KIND_SLOTS],
         };
+        let ratio = self.layered_ratio(layer, params);
         let mut known = 0u32;
         for f in features {
-            let gc = g.features.get(f).copied();
-            let sc = s.features.get(f).copied();
-            if gc.is_none() && sc.is_none() {
-                continue;
+            if let Some(r) = ratio(*f) {
+                ev.by_kind[kind_slot(*f)] += r;
+                known += 1;
             }
-            let [gh, gs] = gc.unwrap_or([0, 0]);
-            let [sh, ss] = sc.unwrap_or([0, 0]);
-            let spam = f64::from(gs) + w * f64::from(ss) + alpha;
-            let ham = f64::from(gh) + w * f64::from(sh) + alpha;
-            ev.by_kind[kind_slot(*f)] += spam.ln() - ham.ln() - k;
-            known += 1;
         }
         let scale = self.length_factor(known);
         for e in &mut ev.by_kind {
             *e *= scale;
         }
         ev
+    }
+
+    /// One token's log-ratio on the global counts merged with `layer`, or `None` when neither
+    /// has seen it.
+    fn layered_ratio<'a>(
+        &'a self,
+        layer: &'a SiteLayer,
+        params: LayerParams,
+    ) -> impl Fn(FeatureId) -> Option<f64> + 'a {
+        let w = params.weight;
+        let alpha = self.header.nb.alpha;
+        let g = &self.table;
+        let s = &layer.table;
+        // The merged vocabulary: global features plus the site's new ones.
+        let v = (g.vocabulary() + layer.new_features) as f64;
+        let total = |c: usize| g.totals[c] as f64 + w * s.totals[c] as f64 + alpha * v;
+        let k = total(1).ln() - total(0).ln();
+        move |f| {
+            let gc = g.features.get(&f).copied();
+            let sc = s.features.get(&f).copied();
+            if gc.is_none() && sc.is_none() {
+                return None;
+            }
+            let [gh, gs] = gc.unwrap_or([0, 0]);
+            let [sh, ss] = sc.unwrap_or([0, 0]);
+            let spam = f64::from(gs) + w * f64::from(ss) + alpha;
+            let ham = f64::from(gh) + w * f64::from(sh) + alpha;
+            Some(spam.ln() - ham.ln() - k)
+        }
+    }
+
+    /// [`Model::explain_features`] for a site scored with its layer: the reasons weigh each
+    /// token as the layered score did, so a token the site's moderators taught shows up.
+    pub fn explain_features_layered(
+        &self,
+        comment: &Comment,
+        feats: &[FeatureId],
+        layer: &SiteLayer,
+        params: LayerParams,
+        scratch: &mut Scratch,
+        top: usize,
+    ) -> Vec<TokenEvidence> {
+        if layer.labels() == 0 || self.header.nb.variant == Variant::RobinsonFisher {
+            return self.explain_features(comment, feats, scratch, top);
+        }
+        self.explain_with(
+            comment,
+            feats,
+            scratch,
+            top,
+            &self.layered_ratio(layer, params),
+        )
     }
 
     /// Scores a comment for a site with its layer.
