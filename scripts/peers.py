@@ -468,7 +468,11 @@ def main() -> None:
                     help="print a JSON object keyed by peer on stdout (table goes to stderr)")
     ap.add_argument("--peers", default="multinomial_nb,tfidf_logreg,bogofilter",
                     help="comma-separated subset (aliases: nb, lr, bogo)")
+    ap.add_argument("--spam-accept", type=float, default=0.05,
+                    help="largest fraction of validation spam the accept threshold may accept "
+                         "(default 0.05, the published protocol; hamgate's default is 0.04)")
     args = ap.parse_args()
+    globals()["MAX_SPAM_ACCEPTED"] = args.spam_accept
 
     names = [PEER_ALIASES.get(p.strip(), p.strip()) for p in args.peers.split(",") if p.strip()]
     for n in names:
