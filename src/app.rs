@@ -768,13 +768,19 @@ impl App {
             return Ok(0);
         }
         let mut follow = self.inner.follow.lock().await;
-        let labels = self
-            .inner
-            .label_log
-            .read_after(follow.cursor)
-            .await
-            .map_err(|e| AppError::Unavailable(format!("reading the label log: {e}")))?;
+        let labels = self.read_log_after(follow.cursor).await?;
         Ok(self.learn_logged(&labels, &mut follow))
+    }
+
+    async fn read_log_after(
+        &self,
+        cursor: u64,
+    ) -> Result<Vec<crate::labels::LoggedLabel>, AppError> {
+        self.inner
+            .label_log
+            .read_after(cursor)
+            .await
+            .map_err(|e| AppError::Unavailable(format!("reading the label log: {e}")))
     }
 
     /// Learns logged labels in log order into the sites' layers (labels older than the model in
@@ -853,12 +859,7 @@ impl App {
     async fn catch_up_to(&self, seq: u64) -> Result<bool, AppError> {
         let mut follow = self.inner.follow.lock().await;
         if follow.cursor < seq {
-            let labels = self
-                .inner
-                .label_log
-                .read_after(follow.cursor)
-                .await
-                .map_err(|e| AppError::Unavailable(format!("reading the label log: {e}")))?;
+            let labels = self.read_log_after(follow.cursor).await?;
             self.learn_logged(&labels, &mut follow);
         }
         Ok(follow
