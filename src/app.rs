@@ -924,10 +924,13 @@ impl App {
             }
         };
 
+        // The log keeps what retraining needs and no more: the text, and stand-ins for the
+        // identifiers that give the model the same tokens (no IP, no e-mail address, no URL
+        // path). Reputation below learns from the comment as sent, as keyed hashes.
         let record = LabelRecord {
             site: caller.site.clone(),
             label: input.label,
-            comment: comment.clone(),
+            comment: crate::text::tokens::training_copy(&comment),
             check_id,
             moderator: input.moderator,
             reason: input.reason,
@@ -1060,16 +1063,11 @@ impl App {
             },
         );
 
-        // The verdict becomes history for the sender's identifiers, but only when the text
-        // alone says the same: a comment rejected only because of its sender's history must
-        // not add to that history, or reputation would feed on itself. Held comments teach
-        // nothing until a moderator decides; test calls never teach.
+        // What the verdict teaches the sender's identifiers (see `policy::teaches`); test
+        // calls never teach.
         let text_verdict = policy.thresholds.decide(text.log_odds);
-        let learned = match (decision.verdict, text_verdict) {
-            (Verdict::Reject, Verdict::Reject) => Some(Label::Spam),
-            (Verdict::Accept, Verdict::Accept) => Some(Label::Ham),
-            _ => None,
-        };
+        let learned =
+            crate::policy::teaches(&decision, text_verdict, !input.honeypot.trim().is_empty());
         if let (Some(label), false, false) = (learned, input.is_test, degraded) {
             // Both stores take this without waiting on the network: the embedded one updates
             // in place, the Redis one queues the write for its writer task.

@@ -340,10 +340,24 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hamgate: error: {e:#}");
+            eprintln!("hamgate: error: {}", error_report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: many errors already name their cause in their own
+/// message (`cannot listen on ADDR: Address already in use`), and the chain would repeat it.
+fn error_report(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !out.contains(&cause) {
+            out.push_str(": ");
+            out.push_str(&cause);
+        }
+    }
+    out
 }
 
 fn init_tracing(format: hamgate::config::LogFormat) {
@@ -375,7 +389,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::EvalAdapt(a) => cmd_eval_adapt(a),
         Command::Retrain(a) => cmd_retrain(a),
         Command::Rollback { model_dir } => {
-            let dir = hamgate::retrain::ModelDir::open(&model_dir)?;
+            let dir = hamgate::retrain::ModelDir::open_existing(&model_dir)?;
             let v = dir.rollback()?;
             println!("current model is now {v}");
             Ok(())
@@ -798,21 +812,22 @@ fn cmd_retrain(a: RetrainArgs) -> Result<()> {
     let corpus = read_corpus(&a.base_corpus)?;
     let digest = corpus.digest.clone();
     let (base, _) = dedup(corpus.examples);
-    let (log, recovery) = hamgate::labels::file::FileLabelLog::open(&a.labels)?;
-    if recovery.bytes_dropped > 0 {
-        tracing::warn!(?recovery, "label log had a torn tail");
+    // Read-only: a retrain never creates, repairs or cuts a label log (the server does that).
+    let (labels, recovery) = hamgate::labels::file::read_log(&a.labels)?;
+    if let Some(notice) = recovery.notice(&a.labels) {
+        tracing::warn!(
+            "{notice}; retraining on the {} valid records",
+            recovery.records
+        );
     }
-    let rt = runtime()?;
-    let labels = rt.block_on(hamgate::labels::LabelLog::read_all(&log))?;
-    let dir = hamgate::retrain::ModelDir::open(&a.model_dir)?;
-    let (current, current_version) = match dir.load_current() {
-        Ok(m) => m,
+    // Nothing is written to the directory unless the candidate is installed.
+    let dir = hamgate::retrain::ModelDir::existing_or_new(&a.model_dir);
+    let (current, current_version, first_install) = match dir.load_current() {
+        Ok((m, v)) => (m, v, false),
         Err(hamgate::retrain::ModelDirError::NoVersion(_)) => {
-            // A new directory starts from the built-in model, installed as its first version
-            // so that a rollback can always return to it.
             let model = Model::embedded()?;
-            let version = dir.install(&model)?;
-            (model, version)
+            let version = hamgate::model::file::version_of(hamgate::model::EMBEDDED_MODEL);
+            (model, version, true)
         }
         Err(e) => return Err(e.into()),
     };
@@ -827,6 +842,12 @@ fn cmd_retrain(a: RetrainArgs) -> Result<()> {
     let (candidate, report) =
         hamgate::retrain::retrain(&base, &labels, &current, &params, &digest)?;
     let installed = if report.accepted {
+        dir.create()?;
+        if first_install {
+            // A new directory starts from the built-in model, installed as its first version
+            // so that a rollback can always return to it.
+            dir.install(&current)?;
+        }
         Some(dir.install(&candidate)?)
     } else {
         None
@@ -867,7 +888,7 @@ fn cmd_model_info(model: Option<PathBuf>, model_dir: Option<PathBuf>) -> Result<
             })?;
             (m, hamgate::model::file::version_of(&bytes))
         }
-        (None, Some(d)) => hamgate::retrain::ModelDir::open(&d)?.load_current()?,
+        (None, Some(d)) => hamgate::retrain::ModelDir::open_existing(&d)?.load_current()?,
         (None, None) => (
             Model::embedded()?,
             hamgate::model::file::version_of(hamgate::model::EMBEDDED_MODEL),

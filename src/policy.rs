@@ -10,9 +10,9 @@
 //!    outvote the text of a clearly good or clearly bad one. The weights are in
 //!    [`IdentityKind::weight`]: an exact IP, e-mail address or repeated text is strong evidence
 //!    (0.6-0.8), a shared /24 or mail provider weak (0.2-0.25).
-//! 3. **Rules**: a filled honeypot field adds [`HONEYPOT_LOG_ODDS`] and marks the comment for
-//!    discarding (no person fills a field they cannot see); more links than the site allows
-//!    turns an accept into a hold.
+//! 3. **Rules**: a filled honeypot field rejects and discards the comment whatever else is said
+//!    (no person fills a field they cannot see; its score is raised to at least the discard
+//!    level); more links than the site allows turns an accept into a hold.
 //!
 //! Two thresholds split the sum: below `accept_below` a comment is published, at or above
 //! `reject_at` it is rejected, and in between it is held for a moderator. They are chosen on
@@ -22,6 +22,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::comment::Label;
 use crate::model::{sigmoid, TextScore, TokenEvidence};
 use crate::reputation::{IdentityKind, Tally};
 
@@ -213,7 +214,11 @@ pub fn decide(policy: &SitePolicy, signals: &Signals<'_>) -> Decision {
 
     let mut log_odds = signals.text.log_odds + reputation;
     if signals.honeypot_filled {
-        log_odds += HONEYPOT_LOG_ODDS;
+        // No person fills a field they cannot see, so this is a rule, not evidence to weigh:
+        // whatever the text says (a bot can post "ok"), the comment is rejected and discarded,
+        // and the score says so too.
+        log_odds = (log_odds + HONEYPOT_LOG_ODDS)
+            .max(policy.thresholds.reject_at + policy.discard_margin.max(0.0));
         rules.push(Reason {
             kind: ReasonKind::Rule,
             label: "rule:honeypot".into(),
@@ -221,6 +226,9 @@ pub fn decide(policy: &SitePolicy, signals: &Signals<'_>) -> Decision {
         });
     }
     let mut verdict = policy.thresholds.decide(log_odds);
+    if signals.honeypot_filled {
+        verdict = Verdict::Reject;
+    }
     if signals.links > policy.max_links {
         if verdict == Verdict::Accept {
             verdict = Verdict::Hold;
@@ -252,6 +260,22 @@ pub fn decide(policy: &SitePolicy, signals: &Signals<'_>) -> Decision {
         probability: sigmoid(log_odds),
         reasons: rules,
         discard,
+    }
+}
+
+/// What a check teaches its sender's reputation, if anything.
+///
+/// A verdict becomes history only when the text alone says the same: a comment rejected only
+/// because of its sender's history must not add to that history, or reputation would feed on
+/// itself. A filled honeypot is independent evidence of a bot and teaches spam whatever the
+/// text says (and never ham). Held comments teach nothing until a moderator decides.
+pub fn teaches(decision: &Decision, text_verdict: Verdict, honeypot_filled: bool) -> Option<Label> {
+    match (decision.verdict, text_verdict) {
+        (Verdict::Reject, _) if honeypot_filled => Some(Label::Spam),
+        _ if honeypot_filled => None,
+        (Verdict::Reject, Verdict::Reject) => Some(Label::Spam),
+        (Verdict::Accept, Verdict::Accept) => Some(Label::Ham),
+        _ => None,
     }
 }
 
@@ -357,6 +381,60 @@ mod tests {
         let d = decide(&policy(), &s);
         assert_eq!((d.verdict, d.discard), (Verdict::Hold, false));
         assert!(d.reasons[0].label.starts_with("rule:too-many-links"));
+    }
+
+    #[test]
+    fn a_filled_honeypot_rejects_and_discards_the_hammiest_text_and_teaches_only_spam() {
+        let good = [(
+            IdentityKind::Email,
+            Tally {
+                spam: 0.0,
+                ham: 50.0,
+            },
+        )];
+        for text_lo in [-40.0, -9.0, -1.0, 0.0, 1.9, 30.0] {
+            let s = Signals {
+                text: text(text_lo),
+                text_reasons: &[],
+                reputation: Some(&good),
+                site_reputation: None,
+                links: 5,
+                honeypot_filled: true,
+            };
+            let d = decide(&policy(), &s);
+            assert_eq!(
+                (d.verdict, d.discard),
+                (Verdict::Reject, true),
+                "text {text_lo}"
+            );
+            assert!(d.log_odds >= 2.0 + 3.0, "text {text_lo}: {}", d.log_odds);
+            assert!(d.probability > 0.99, "text {text_lo}");
+            assert_eq!(d.reasons[0].label, "rule:honeypot");
+            let text_verdict = policy().thresholds.decide(text_lo);
+            assert_eq!(teaches(&d, text_verdict, true), Some(Label::Spam));
+        }
+    }
+
+    #[test]
+    fn a_verdict_teaches_only_when_the_text_agrees() {
+        let d = |verdict| Decision {
+            verdict,
+            log_odds: 0.0,
+            probability: 0.5,
+            reasons: Vec::new(),
+            discard: false,
+        };
+        use Verdict::*;
+        assert_eq!(teaches(&d(Reject), Reject, false), Some(Label::Spam));
+        assert_eq!(teaches(&d(Accept), Accept, false), Some(Label::Ham));
+        // Rejected or accepted only because of reputation: no feedback loop.
+        assert_eq!(teaches(&d(Reject), Hold, false), None);
+        assert_eq!(teaches(&d(Reject), Accept, false), None);
+        assert_eq!(teaches(&d(Accept), Hold, false), None);
+        assert_eq!(teaches(&d(Hold), Hold, false), None);
+        assert_eq!(teaches(&d(Hold), Accept, false), None);
+        // A honeypot never teaches ham.
+        assert_eq!(teaches(&d(Accept), Accept, true), None);
     }
 
     #[test]

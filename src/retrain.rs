@@ -174,14 +174,39 @@ impl ModelDir {
     /// Versions kept.
     pub const KEEP: usize = 5;
 
-    /// The directory at `path` (created when missing).
+    /// The directory at `path`, created when missing (for `serve --model-dir`, which installs
+    /// versions there).
     pub fn open(path: impl AsRef<Path>) -> Result<ModelDir, ModelDirError> {
+        let dir = Self::existing_or_new(path);
+        dir.create()?;
+        Ok(dir)
+    }
+
+    /// The directory at `path`, which must exist: for commands that only read it or change
+    /// what is already there (`model-info`, `rollback`). Nothing is created.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<ModelDir, ModelDirError> {
         let path = path.as_ref().to_path_buf();
-        std::fs::create_dir_all(&path).map_err(|source| ModelDirError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(ModelDir { path })
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => Ok(ModelDir { path }),
+            Ok(_) => Err(ModelDirError::Io {
+                path,
+                source: std::io::Error::other("not a directory"),
+            }),
+            Err(source) => Err(ModelDirError::Io { path, source }),
+        }
+    }
+
+    /// The directory at `path`, whether or not it exists yet; nothing is touched until
+    /// [`ModelDir::create`] or [`ModelDir::install`]. A missing directory has no versions.
+    pub fn existing_or_new(path: impl AsRef<Path>) -> ModelDir {
+        ModelDir {
+            path: path.as_ref().to_path_buf(),
+        }
+    }
+
+    /// Creates the directory when missing.
+    pub fn create(&self) -> Result<(), ModelDirError> {
+        std::fs::create_dir_all(&self.path).map_err(self.io(&self.path))
     }
 
     fn io(&self, path: &Path) -> impl Fn(std::io::Error) -> ModelDirError {

@@ -175,8 +175,8 @@ impl LazyLabelLog {
             .get_or_try_init(|| async {
                 match &self.target {
                     LogTarget::File(path) => {
-                        // Opening scans and may truncate the whole file: blocking work, kept
-                        // off the async workers.
+                        // Opening reads and checks the whole file (and may repair it): blocking
+                        // work, kept off the async workers.
                         let p = path.clone();
                         let (log, report) =
                             tokio::task::spawn_blocking(move || FileLabelLog::open(p))
@@ -186,7 +186,12 @@ impl LazyLabelLog {
                                         "opening the label log: {e}"
                                     ))
                                 })??;
-                        tracing::info!(path = %path.display(), ?report, "label log opened");
+                        tracing::info!(
+                            path = %path.display(),
+                            records = report.records,
+                            created = report.created,
+                            "label log opened"
+                        );
                         Ok::<Box<dyn LabelLog>, LabelLogError>(Box::new(log))
                     }
                     LogTarget::Redis(target) => {
@@ -222,6 +227,10 @@ impl LabelLog for LazyLabelLog {
             LogTarget::File(_) => "file",
             LogTarget::Redis(_) => "redis",
         }
+    }
+
+    fn notices(&self) -> Vec<String> {
+        self.log.get().map(|l| l.notices()).unwrap_or_default()
     }
 }
 

@@ -154,6 +154,12 @@ impl App {
         self.inner.settings.reputation.backend == crate::config::ReputationBackend::Redis
     }
 
+    /// What an operator should know that does not stop the service (damage found in the label
+    /// log and set aside), for `/readyz`.
+    pub fn notices(&self) -> Vec<String> {
+        self.inner.label_log.notices()
+    }
+
     /// Marks the service as serving (model loaded, listeners up) or not (shutting down).
     pub fn set_serving(&self, serving: bool) {
         self.inner.stats.serving.store(serving, Ordering::SeqCst);

@@ -369,13 +369,21 @@ async fn healthz() -> Response {
 }
 
 async fn readyz(State(s): State<HttpState>) -> Response {
-    let (status, body) = if !s.app.is_serving() {
-        (StatusCode::SERVICE_UNAVAILABLE, "not serving\n")
+    let (status, first) = if !s.app.is_serving() {
+        (StatusCode::SERVICE_UNAVAILABLE, "not serving")
     } else if s.app.uses_redis() && !s.app.stats_healthy() {
-        (StatusCode::SERVICE_UNAVAILABLE, "redis unavailable\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "redis unavailable")
     } else {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, "ready")
     };
+    // Notices do not make the service unready (it serves and keeps every valid label), but an
+    // operator polling readiness should see them.
+    let mut body = format!("{first}\n");
+    for notice in s.app.notices() {
+        body.push_str("notice: ");
+        body.push_str(&notice);
+        body.push('\n');
+    }
     (status, [(header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 

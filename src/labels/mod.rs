@@ -59,7 +59,8 @@ pub struct LabelRecord {
 /// A record read back from a log, with its position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoggedLabel {
-    /// The record's position in the log: 1 for the first, increasing by one per record.
+    /// The record's seq: 1 for the first, increasing by one per append, never reused (a record
+    /// lost to damage leaves a gap).
     pub seq: u64,
     /// The record.
     pub record: LabelRecord,
@@ -87,6 +88,15 @@ pub enum LabelLogError {
         /// Where the bad frame starts.
         offset: u64,
         /// What is wrong with it.
+        detail: String,
+    },
+    /// The file is not a label log (or one of a format this build does not read). Nothing in
+    /// it was changed.
+    #[error("{} is not a hamgate label log: {detail}; the file was left untouched", path.display())]
+    NotALabelLog {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
         detail: String,
     },
     /// A stream entry in Redis is not a label record.
@@ -140,7 +150,8 @@ pub trait LabelLog: Send + Sync + 'static {
     ///
     /// An error means the record may or may not be in the log; never that it is there for sure.
     fn append<'a>(&'a self, record: LabelRecord) -> LogFuture<'a, u64>;
-    /// Every acknowledged record, in log order, with seqs `1..=n`.
+    /// Every acknowledged record, in log order, with increasing seqs from 1 (a file log that
+    /// lost records to damage has gaps where they were; seqs are never reused).
     fn read_all<'a>(&'a self) -> LogFuture<'a, Vec<LoggedLabel>>;
     /// The records after seq `after`, in log order: how a replica follows labels that other
     /// replicas append. The default reads everything and skips; a log shared by replicas
@@ -154,6 +165,11 @@ pub trait LabelLog: Send + Sync + 'static {
     }
     /// A short name for logs and metrics.
     fn name(&self) -> &'static str;
+    /// What an operator should know about the log (damage found and set aside when it was
+    /// opened), for `/readyz`; empty when all is well.
+    fn notices(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]
