@@ -465,7 +465,7 @@ fn cmd_check(a: CheckArgs) -> Result<()> {
             author_name: a.author,
             author_email: a.email,
             author_url: a.url,
-            r#type: kind as i32,
+            comment_type: kind as i32,
             ..Default::default()
         }),
         client: Some(pb::Client {
