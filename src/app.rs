@@ -128,16 +128,23 @@ pub struct CheckOutcome {
 /// A moderator's label for a comment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedbackInput {
-    /// The check it is for, or empty.
-    pub check_id: String,
-    /// The comment, when there is no check id.
-    pub comment: Option<CheckInput>,
+    /// The comment it is for.
+    pub target: FeedbackTarget,
     /// Spam or ham.
     pub label: Label,
     /// Who decided.
     pub moderator: String,
     /// Why.
     pub reason: String,
+}
+
+/// Which comment a label is for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedbackTarget {
+    /// A recent check of the caller's site, by the id its answer carried.
+    CheckId(String),
+    /// The comment itself, as it was (or would have been) sent to check.
+    Comment(Box<CheckInput>),
 }
 
 /// What became of a label.
@@ -885,23 +892,24 @@ impl App {
         if input.reason.len() > inner.settings.limits.max_field_bytes {
             return Err(AppError::invalid("reason", "too long"));
         }
-        let (comment, check_id) = match (input.check_id.trim(), input.comment) {
-            ("", None) => {
+        let (comment, check_id) = match input.target {
+            FeedbackTarget::CheckId(id) if id.trim().is_empty() => {
                 return Err(AppError::invalid(
                     "check_id",
-                    "give the check_id of a recent check, or the comment itself",
+                    "is empty: give the check_id of a recent check, or the check itself",
                 ))
             }
-            ("", Some(c)) => {
-                self.validate(&c).map_err(|e| e.in_field("comment"))?;
+            FeedbackTarget::Comment(c) => {
+                self.validate(&c).map_err(|e| e.in_field("check"))?;
                 if c.is_test {
                     return Err(AppError::FailedPrecondition(
-                        "comment.is_test: test comments never train".into(),
+                        "check.is_test: test comments never train".into(),
                     ));
                 }
                 (c.comment, String::new())
             }
-            (id, _) => {
+            FeedbackTarget::CheckId(id) => {
+                let id = id.trim();
                 let found = inner
                     .recent
                     .lock()
@@ -911,7 +919,7 @@ impl App {
                     .cloned();
                 let Some(check) = found else {
                     return Err(AppError::NotFound(format!(
-                        "check_id `{id}` is not a recent check of this site; send the comment itself"
+                        "check_id `{id}` is not a recent check of this site; send the comment itself in `check`"
                     )));
                 };
                 if check.is_test {
@@ -940,7 +948,7 @@ impl App {
             tracing::error!(log = inner.label_log.name(), cause = %e, "label log append failed; label not acknowledged");
             AppError::Unavailable(format!("the label log is unavailable, the label was not recorded: {e}"))
         })?;
-        self.count_label(&caller.site, input.label, input.check_id.trim(), now);
+        self.count_label(&caller.site, input.label, &record.check_id, now);
 
         // The site's own reputation learns every label at once (keyed apart from other sites',
         // so one site's labels never move another's verdicts); a failure there does not undo

@@ -143,8 +143,8 @@ pub struct ServeArgs {
 /// `hamgate check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The server.
-    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    /// The server: HOST:PORT as `serve --grpc-addr` prints it, or a URL (http://HOST:PORT).
+    #[arg(long, default_value = "127.0.0.1:50051")]
     pub addr: String,
     /// API key (or HAMGATE_API_KEY).
     #[arg(long, env = "HAMGATE_API_KEY")]
@@ -184,8 +184,8 @@ pub struct CheckArgs {
 /// `hamgate health`.
 #[derive(Debug, Args)]
 pub struct HealthArgs {
-    /// The server.
-    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    /// The server: HOST:PORT as `serve --grpc-addr` prints it, or a URL (http://HOST:PORT).
+    #[arg(long, default_value = "127.0.0.1:50051")]
     pub addr: String,
     /// Poll for up to this many seconds until SERVING (0 = ask once).
     #[arg(long, default_value_t = 0.0)]
@@ -195,8 +195,8 @@ pub struct HealthArgs {
 /// `hamgate bench-load`.
 #[derive(Debug, Args)]
 pub struct BenchLoadArgs {
-    /// The server.
-    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    /// The server: HOST:PORT as `serve --grpc-addr` prints it, or a URL (http://HOST:PORT).
+    #[arg(long, default_value = "127.0.0.1:50051")]
     pub addr: String,
     /// API key.
     #[arg(long, env = "HAMGATE_API_KEY")]
@@ -479,7 +479,7 @@ fn cmd_check(a: CheckArgs) -> Result<()> {
             author_name: a.author,
             author_email: a.email,
             author_url: a.url,
-            r#type: kind as i32,
+            comment_type: kind as i32,
             ..Default::default()
         }),
         client: Some(pb::Client {
@@ -491,11 +491,14 @@ fn cmd_check(a: CheckArgs) -> Result<()> {
         is_test: a.test,
         ..Default::default()
     };
+    let endpoint = hamgate::grpc::endpoint::endpoint(&a.addr).context("--addr")?;
     let rt = runtime()?;
     let resp = rt.block_on(async {
-        let mut client = pb::comment_filter_client::CommentFilterClient::connect(a.addr.clone())
+        let channel = endpoint
+            .connect()
             .await
             .with_context(|| format!("connecting to {}", a.addr))?;
+        let mut client = pb::comment_filter_client::CommentFilterClient::new(channel);
         let mut request = tonic::Request::new(req);
         if let Some(key) = &a.key {
             let v = format!("Bearer {key}")
@@ -555,13 +558,12 @@ fn cmd_health(a: HealthArgs) -> Result<()> {
     use tonic_health::pb::HealthCheckRequest;
     let started = std::time::Instant::now();
     let deadline = started + std::time::Duration::from_secs_f64(a.wait.clamp(0.0, 600.0));
+    let endpoint = hamgate::grpc::endpoint::endpoint(&a.addr).context("--addr")?;
     let rt = runtime()?;
     rt.block_on(async {
         loop {
             let attempt = async {
-                let channel = tonic::transport::Endpoint::from_shared(a.addr.clone())?
-                    .connect()
-                    .await?;
+                let channel = endpoint.connect().await?;
                 let mut client = HealthClient::new(channel);
                 let resp = client
                     .check(HealthCheckRequest {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::grpc::pb;
 use crate::grpc::pb::comment_filter_client::CommentFilterClient;
@@ -18,7 +18,7 @@ use crate::grpc::pb::comment_filter_client::CommentFilterClient;
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadPlan {
-    /// The server, e.g. `http://127.0.0.1:50051`.
+    /// The server: `127.0.0.1:50051` or `http://127.0.0.1:50051` (see [`crate::grpc::endpoint`]).
     pub addr: String,
     /// Concurrent connections.
     pub connections: usize,
@@ -76,7 +76,7 @@ pub async fn run(plan: LoadPlan) -> anyhow::Result<LoadReport> {
     anyhow::ensure!(plan.connections > 0, "--connections must be at least 1");
     let mut channels = Vec::new();
     for _ in 0..plan.connections {
-        let ch = Endpoint::from_shared(plan.addr.clone())?
+        let ch = crate::grpc::endpoint::endpoint(&plan.addr)?
             .tcp_nodelay(true)
             .connect()
             .await?;

@@ -263,10 +263,18 @@ pub async fn serve(
     // Stops following when serving ends, however it ends.
     let _follower = AbortOnDrop(follow_replicas(app.clone(), pending));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Reflection in both versions: `grpc.reflection.v1` for current tools, and `v1alpha` for
+    // the many that still speak only it (Python's grpcio-reflection ships only v1alpha stubs).
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
         .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
     let filter = CommentFilterServer::new(FilterService::new(app.clone()))
         .max_decoding_message_size(max_message_bytes)
@@ -303,7 +311,8 @@ pub async fn serve(
             crate::grpc::status::decode_errors_are_invalid_argument,
         ))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(filter)
         // Small request/response pairs: without TCP_NODELAY, Nagle's algorithm meets the
         // client's delayed ACK and a call can stall for 40 ms.

@@ -1,4 +1,7 @@
-//! The `hamgate` binary end to end: `score`, `train`, `eval`, with the real executable.
+//! The `hamgate` binary end to end: `score`, `train`, `eval`, and the client commands (`check`,
+//! `health`, `bench-load`) against a server, with the real executable.
+
+mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -6,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+use common::TestServer;
 use hamgate::model::Model;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hamgate");
@@ -477,4 +481,70 @@ fn train_is_reproducible_with_source_date_epoch() {
         Model::from_bytes(&c).unwrap().header().created_at,
         1_700_000_001
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client commands against a running server.
+
+/// Runs the binary from a blocking thread, so the server in this process keeps answering.
+async fn run_beside_server(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args, b"")
+    })
+    .await
+    .expect("the runner thread")
+}
+
+/// `serve` prints its gRPC address as `127.0.0.1:PORT`; `check`, `health` and `bench-load` take
+/// it as printed (it once failed with "invalid URL, scheme is missing"), and a URL too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_commands_take_the_address_as_serve_prints_it_or_a_url() {
+    let server = TestServer::start_default().await;
+    let printed = server.addr.to_string();
+    assert!(!printed.contains("://"), "{printed}");
+    for addr in [printed, server.url()] {
+        let args = |rest: &[&str]| {
+            let mut v = vec![rest[0].to_string(), "--addr".into(), addr.clone()];
+            v.extend(rest[1..].iter().map(|s| s.to_string()));
+            v
+        };
+        let o = run_beside_server(args(&["health"])).await;
+        assert!(o.status.success(), "health --addr {addr}: {}", stderr(&o));
+        assert!(stdout(&o).starts_with("SERVING"), "{}", stdout(&o));
+
+        let o = run_beside_server(args(&["check", "--content", SPAM, "--test", "--json"])).await;
+        let v = json_of(&o);
+        assert!(
+            v["verdict"] == "VERDICT_REJECT" || v["verdict"] == "VERDICT_HOLD",
+            "check --addr {addr}: {v}"
+        );
+
+        let o = run_beside_server(args(&[
+            "bench-load",
+            "--requests",
+            "20",
+            "--connections",
+            "2",
+            "--duration",
+            "30",
+            "--json",
+        ]))
+        .await;
+        let v = json_of(&o);
+        assert_eq!(v["ok"], 20, "bench-load --addr {addr}: {v}");
+        assert_eq!(v["errors"], 0, "bench-load --addr {addr}: {v}");
+    }
+
+    // What is no address says which forms are, before trying to connect.
+    for cmd in ["check", "health", "bench-load"] {
+        let mut args = vec![cmd.to_string(), "--addr".into(), "not an address".into()];
+        if cmd == "check" {
+            args.extend(["--content".into(), "hello".into()]);
+        }
+        let o = run_beside_server(args).await;
+        assert!(!o.status.success(), "{cmd}");
+        let err = stderr(&o);
+        assert!(err.contains("HOST:PORT"), "{cmd}: {err}");
+    }
 }

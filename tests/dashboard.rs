@@ -213,7 +213,7 @@ async fn make_traffic(grpc_url: &str) -> Made {
     ] {
         client
             .feedback(with_key(pb::FeedbackRequest {
-                check_id: check_id.clone(),
+                target: Some(pb::feedback_request::Target::CheckId(check_id.clone())),
                 label: label as i32,
                 moderator_id: "dashboard-test".into(),
                 ..Default::default()

@@ -106,7 +106,7 @@ async fn feedback(
 
 fn by_id(check_id: &str, label: pb::Label) -> pb::FeedbackRequest {
     pb::FeedbackRequest {
-        check_id: check_id.into(),
+        target: Some(pb::feedback_request::Target::CheckId(check_id.into())),
         label: label as i32,
         ..Default::default()
     }
@@ -114,7 +114,7 @@ fn by_id(check_id: &str, label: pb::Label) -> pb::FeedbackRequest {
 
 fn by_comment(req: pb::CheckRequest, label: pb::Label) -> pb::FeedbackRequest {
     pb::FeedbackRequest {
-        comment: Some(req),
+        target: Some(pb::feedback_request::Target::Check(req)),
         label: label as i32,
         ..Default::default()
     }
@@ -350,7 +350,10 @@ async fn feedback_by_comment_is_learned_and_logged_in_order() {
         }),
         post: Some(pb::Post {
             permalink: "https://blog.example/post/1".into(),
-            published_unix: 1_700_000_000,
+            publish_time: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
         }),
         external_id: "wp-42".into(),
         ..Default::default()
@@ -463,16 +466,28 @@ async fn bad_feedback_is_refused_with_the_right_status_and_logs_nothing() {
         assert!(s.message().starts_with("check_id: "), "{s:?}");
     }
 
-    // A comment that is not valid names its field under `comment`.
+    // Neither, the target oneof unset: the oneof is named.
+    let s = assert_status(
+        feedback_result(
+            &mut client,
+            pb::FeedbackRequest {
+                label: pb::Label::Spam as i32,
+                ..Default::default()
+            },
+        )
+        .await,
+        Code::InvalidArgument,
+        "target",
+    );
+    assert!(s.message().starts_with("target: "), "{s:?}");
+
+    // A comment that is not valid names its field under `check`.
     let s = assert_status(
         feedback_result(&mut client, by_comment(check_req("   "), pb::Label::Spam)).await,
         Code::InvalidArgument,
-        "comment.comment.content",
+        "check.comment.content",
     );
-    assert!(
-        s.message().starts_with("comment.comment.content: "),
-        "{s:?}"
-    );
+    assert!(s.message().starts_with("check.comment.content: "), "{s:?}");
 
     // An id this service never gave out.
     assert_status(
@@ -1508,7 +1523,7 @@ async fn retrain_and_rollback_over_grpc_with_the_admin_key() {
     settings.model_dir = Some(dir.path().join("models"));
     let server = TestServer::start(settings).await;
     let mut client = server.client().await;
-    let info = |v: pb::ModelInfoResponse| v.version;
+    let info = |v: pb::GetModelInfoResponse| v.version;
     let original = info(
         client
             .get_model_info(with_key(pb::GetModelInfoRequest {}, SITE_KEY))

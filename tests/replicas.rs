@@ -249,7 +249,7 @@ async fn probe(client: &mut Client, req: pb::CheckRequest) -> pb::CheckResponse 
         .into_inner()
 }
 
-async fn model_info(client: &mut Client) -> pb::ModelInfoResponse {
+async fn model_info(client: &mut Client) -> pb::GetModelInfoResponse {
     client
         .get_model_info(with_key(pb::GetModelInfoRequest {}, SITE_KEY))
         .await
@@ -261,7 +261,7 @@ async fn label(client: &mut Client, req: pb::CheckRequest, label: pb::Label) -> 
     client
         .feedback(with_key(
             pb::FeedbackRequest {
-                comment: Some(req),
+                target: Some(pb::feedback_request::Target::Check(req)),
                 label: label as i32,
                 ..Default::default()
             },

@@ -75,7 +75,7 @@ async fn label(client: &mut Client, key: &str, check_id: &str, spam: bool) {
     client
         .feedback(with_key(
             pb::FeedbackRequest {
-                check_id: check_id.into(),
+                target: Some(pb::feedback_request::Target::CheckId(check_id.into())),
                 label: label as i32,
                 ..Default::default()
             },
@@ -83,6 +83,20 @@ async fn label(client: &mut Client, key: &str, check_id: &str, spam: bool) {
         ))
         .await
         .expect("feedback");
+}
+
+fn timestamp(secs: u64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: secs as i64,
+        nanos: 0,
+    }
+}
+
+fn seconds(secs: i64) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: secs,
+        nanos: 0,
+    }
 }
 
 fn verdict(r: &pb::CheckResponse) -> pb::Verdict {
@@ -148,7 +162,7 @@ async fn stats_api_counts_a_known_sequence_of_checks_and_feedback_exactly() {
     client
         .feedback(with_key(
             pb::FeedbackRequest {
-                comment: Some(check_req(HAM)),
+                target: Some(pb::feedback_request::Target::Check(check_req(HAM))),
                 label: pb::Label::Ham as i32,
                 ..Default::default()
             },
@@ -279,9 +293,9 @@ async fn stats_api_counts_a_known_sequence_of_checks_and_feedback_exactly() {
     let g = client
         .get_stats(with_key(
             pb::GetStatsRequest {
-                from,
-                to,
-                step: 60,
+                start_time: Some(timestamp(from)),
+                end_time: Some(timestamp(to)),
+                step: Some(seconds(60)),
                 ..Default::default()
             },
             BLOG_KEY,
@@ -291,6 +305,16 @@ async fn stats_api_counts_a_known_sequence_of_checks_and_feedback_exactly() {
         .into_inner();
     assert_eq!(g.site, "blog");
     assert_eq!(g.buckets.len(), 3);
+    // Times are Timestamps and the step a Duration: the range as asked, floored to the step.
+    assert_eq!(g.start_time, Some(timestamp(from - from % 60)));
+    assert_eq!(g.end_time, Some(timestamp(to)));
+    assert_eq!(g.step, Some(seconds(60)));
+    assert_eq!(g.buckets[0].start_time, g.start_time);
+    assert_eq!(
+        g.buckets[1].start_time,
+        Some(timestamp(from - from % 60 + 60))
+    );
+    assert!(g.model.as_ref().unwrap().create_time.is_some());
     let t = g.totals.unwrap();
     assert_eq!(
         [
@@ -322,7 +346,7 @@ async fn stats_api_counts_a_known_sequence_of_checks_and_feedback_exactly() {
     let bad = client
         .get_stats(with_key(
             pb::GetStatsRequest {
-                step: 61,
+                step: Some(seconds(61)),
                 ..Default::default()
             },
             BLOG_KEY,
@@ -331,6 +355,49 @@ async fn stats_api_counts_a_known_sequence_of_checks_and_feedback_exactly() {
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
     assert!(bad.message().starts_with("step: "), "{}", bad.message());
+    // Fractions of a second are no step; the range's fields go by their gRPC names.
+    for (req, field) in [
+        (
+            pb::GetStatsRequest {
+                step: Some(prost_types::Duration {
+                    seconds: 60,
+                    nanos: 1,
+                }),
+                ..Default::default()
+            },
+            "step: ",
+        ),
+        (
+            pb::GetStatsRequest {
+                start_time: Some(timestamp(to)),
+                end_time: Some(timestamp(from)),
+                ..Default::default()
+            },
+            "start_time: ",
+        ),
+        (
+            pb::GetStatsRequest {
+                start_time: Some(prost_types::Timestamp {
+                    seconds: -1,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            },
+            "start_time: ",
+        ),
+        (
+            pb::GetStatsRequest {
+                start_time: Some(timestamp(0)),
+                ..Default::default()
+            },
+            "step: ",
+        ),
+    ] {
+        let bad = client.get_stats(with_key(req, BLOG_KEY)).await.unwrap_err();
+        assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+        assert!(bad.message().starts_with(field), "{field} {bad:?}");
+        assert!(!bad.message().contains("`to`"), "{bad:?}");
+    }
 
     // /metrics: valid exposition text whose counters match the checks made.
     let r = http_get(server.http_addr, "/metrics", None).await;

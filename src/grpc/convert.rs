@@ -1,10 +1,11 @@
 //! Proto messages to domain inputs and back. A missing required message is INVALID_ARGUMENT
 //! naming it; unknown enum values fall back to "unspecified" rather than failing, so old
-//! servers accept new clients.
+//! servers accept new clients. Times are `google.protobuf.Timestamp`/`Duration` on the wire and
+//! whole seconds in the domain.
 
 use super::pb;
 use crate::app::{AppError, CheckInput, CheckOutcome, FeedbackInput, FeedbackOutcome};
-use crate::app::{StatsQuery, StatsReport};
+use crate::app::{FeedbackTarget, ModelInfo, StatsQuery, StatsReport};
 use crate::comment::{Comment, CommentKind, Label};
 use crate::policy::{ReasonKind, Verdict};
 use crate::stats::Counts;
@@ -27,12 +28,12 @@ impl TryFrom<pb::CheckRequest> for CheckInput {
                 url: comment.author_url,
                 ip: client.ip,
                 user_agent: client.user_agent,
-                kind: kind_from_proto(comment.r#type),
+                kind: kind_from_proto(comment.comment_type),
             },
             parent_id: comment.parent_id,
             language: comment.language,
             permalink: post.permalink,
-            published_unix: post.published_unix,
+            published_unix: post.publish_time.map_or(0, |t| t.seconds),
             referrer: client.referrer,
             honeypot: client.honeypot,
             external_id: req.external_id,
@@ -124,13 +125,22 @@ impl TryFrom<pb::FeedbackRequest> for FeedbackInput {
                 })
             }
         };
-        let comment = req
-            .comment
-            .map(|c| CheckInput::try_from(c).map_err(|e| e.in_field("comment")))
-            .transpose()?;
+        use pb::feedback_request::Target;
+        let target = match req.target {
+            Some(Target::CheckId(id)) => FeedbackTarget::CheckId(id),
+            Some(Target::Check(c)) => FeedbackTarget::Comment(Box::new(
+                CheckInput::try_from(c).map_err(|e| e.in_field("check"))?,
+            )),
+            None => {
+                return Err(AppError::InvalidArgument {
+                    field: "target".into(),
+                    message: "is required: the check_id of a recent check, or the check itself"
+                        .into(),
+                })
+            }
+        };
         Ok(FeedbackInput {
-            check_id: req.check_id,
-            comment,
+            target,
             label,
             moderator: req.moderator_id,
             reason: req.reason,
@@ -148,14 +158,102 @@ impl From<FeedbackOutcome> for pb::FeedbackResponse {
     }
 }
 
-impl From<pb::GetStatsRequest> for StatsQuery {
-    fn from(r: pb::GetStatsRequest) -> Self {
-        let some = |v: u64| (v != 0).then_some(v);
-        StatsQuery {
+impl TryFrom<pb::GetStatsRequest> for StatsQuery {
+    type Error = AppError;
+
+    fn try_from(r: pb::GetStatsRequest) -> Result<Self, Self::Error> {
+        let step = r
+            .step
+            .map(|d| match (u64::try_from(d.seconds), d.nanos) {
+                (Ok(secs), 0) => Ok(secs),
+                _ => Err(invalid(
+                    "step",
+                    "must be whole seconds: 60 s, 3600 s or 86400 s",
+                )),
+            })
+            .transpose()?;
+        Ok(StatsQuery {
             site: Some(r.site).filter(|s| !s.is_empty()),
-            from: some(r.from),
-            to: some(r.to),
-            step: some(r.step),
+            from: r
+                .start_time
+                .map(|t| secs_since_epoch("start_time", &t, false))
+                .transpose()?,
+            // The end is exclusive: a fraction of a second ends after that second.
+            to: r
+                .end_time
+                .map(|t| secs_since_epoch("end_time", &t, true))
+                .transpose()?,
+            step,
+        })
+    }
+}
+
+/// Whole seconds since the epoch of a timestamp, rounded down (or up, `ceil`). Before the epoch
+/// is INVALID_ARGUMENT naming `field`.
+fn secs_since_epoch(field: &str, t: &prost_types::Timestamp, ceil: bool) -> Result<u64, AppError> {
+    let secs = u64::try_from(t.seconds)
+        .map_err(|_| invalid(field, format!("{} s is before 1970", t.seconds)))?;
+    Ok(if ceil && t.nanos > 0 {
+        secs.saturating_add(1)
+    } else {
+        secs
+    })
+}
+
+/// A stats range error from the domain, which names its fields as the HTTP query does
+/// (`from`, `to`), in the gRPC request's names (`start_time`, `end_time`).
+pub fn stats_error_to_proto(e: AppError) -> AppError {
+    match e {
+        AppError::InvalidArgument { field, message } => {
+            let field = match field.as_str() {
+                "from" => "start_time".to_string(),
+                "to" => "end_time".to_string(),
+                _ => field,
+            };
+            AppError::InvalidArgument {
+                field,
+                message: message.replace("`to`", "`end_time`"),
+            }
+        }
+        other => other,
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> AppError {
+    AppError::InvalidArgument {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A time in whole seconds since the epoch, as a timestamp.
+fn timestamp(secs: u64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: i64::try_from(secs).unwrap_or(i64::MAX),
+        nanos: 0,
+    }
+}
+
+/// A span in whole seconds, as a duration.
+fn duration(secs: u64) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(secs).unwrap_or(i64::MAX),
+        nanos: 0,
+    }
+}
+
+impl From<ModelInfo> for pb::GetModelInfoResponse {
+    fn from(i: ModelInfo) -> Self {
+        pb::GetModelInfoResponse {
+            version: i.version,
+            create_time: Some(timestamp(i.created_at)),
+            train_ham: i.train_docs[0],
+            train_spam: i.train_docs[1],
+            features: i.features as u64,
+            accept_below: i.accept_below,
+            reject_at: i.reject_at,
+            metrics_json: i.metrics_json,
+            site_labels: i.site_labels,
         }
     }
 }
@@ -190,12 +288,12 @@ impl From<StatsReport> for pb::GetStatsResponse {
         pb::GetStatsResponse {
             site: r.site.unwrap_or_default(),
             sites: r.sites,
-            from: r.range.from,
-            to: r.range.to,
-            step: r.range.step.secs(),
+            start_time: Some(timestamp(r.range.from)),
+            end_time: Some(timestamp(r.range.to)),
+            step: Some(duration(r.range.step.secs())),
             model: Some(pb::StatsModel {
                 version: r.model.version,
-                created_at: r.model.created_at,
+                create_time: Some(timestamp(r.model.created_at)),
                 accept_below: r.model.accept_below,
                 reject_at: r.model.reject_at,
             }),
@@ -203,7 +301,7 @@ impl From<StatsReport> for pb::GetStatsResponse {
                 .buckets
                 .iter()
                 .map(|(start, c)| pb::StatsBucket {
-                    start: *start,
+                    start_time: Some(timestamp(*start)),
                     counts: Some(c.into()),
                 })
                 .collect(),

@@ -1,9 +1,11 @@
 //! The gRPC adapter: generated code, conversions, the error mapping, authentication and the
 //! `CommentFilter` service. Thin by design: every handler authenticates, converts the proto
 //! message into a domain input (a missing or bad field is INVALID_ARGUMENT naming it), calls
-//! [`crate::app::App`], and converts the outcome back.
+//! [`crate::app::App`], and converts the outcome back. [`endpoint`] is the client side's one
+//! address form.
 
 pub mod convert;
+pub mod endpoint;
 pub mod service;
 pub mod status;
 

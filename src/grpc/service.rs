@@ -2,9 +2,9 @@
 
 use tonic::{Request, Response, Status};
 
-use super::pb;
 use super::pb::comment_filter_server::CommentFilter;
-use crate::app::{App, AppError, Caller, CheckInput, FeedbackInput};
+use super::{convert, pb};
+use crate::app::{App, AppError, Caller, CheckInput, FeedbackInput, StatsQuery};
 
 /// The gRPC face of [`App`].
 #[derive(Debug, Clone)]
@@ -73,20 +73,9 @@ impl CommentFilter for FilterService {
     async fn get_model_info(
         &self,
         req: Request<pb::GetModelInfoRequest>,
-    ) -> Result<Response<pb::ModelInfoResponse>, Status> {
+    ) -> Result<Response<pb::GetModelInfoResponse>, Status> {
         self.caller(&req)?;
-        let i = self.app.model_info();
-        Ok(Response::new(pb::ModelInfoResponse {
-            version: i.version,
-            created_at: i.created_at,
-            train_ham: i.train_docs[0],
-            train_spam: i.train_docs[1],
-            features: i.features as u64,
-            accept_below: i.accept_below,
-            reject_at: i.reject_at,
-            metrics_json: i.metrics_json,
-            site_labels: i.site_labels,
-        }))
+        Ok(Response::new(self.app.model_info().into()))
     }
 
     async fn retrain(
@@ -120,7 +109,12 @@ impl CommentFilter for FilterService {
         req: Request<pb::GetStatsRequest>,
     ) -> Result<Response<pb::GetStatsResponse>, Status> {
         let caller = self.caller(&req)?;
-        let report = self.app.stats(&caller, req.into_inner().into()).await?;
+        let query = StatsQuery::try_from(req.into_inner())?;
+        let report = self
+            .app
+            .stats(&caller, query)
+            .await
+            .map_err(convert::stats_error_to_proto)?;
         Ok(Response::new(report.into()))
     }
 

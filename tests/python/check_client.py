@@ -73,7 +73,7 @@ def main():
                 comment=filter_pb2.Comment(
                     content=SPAM,
                     author_name="Cool Vids 123",
-                    type=filter_pb2.COMMENT_TYPE_COMMENT,
+                    comment_type=filter_pb2.COMMENT_TYPE_COMMENT,
                 ),
                 client=filter_pb2.Client(ip="203.0.113.9", user_agent="python-grpc"),
                 external_id="py-1",
