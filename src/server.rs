@@ -45,6 +45,9 @@ pub enum ServeError {
     /// The model directory is unusable.
     #[error(transparent)]
     ModelDir(#[from] crate::retrain::ModelDirError),
+    /// The label log could not be opened.
+    #[error(transparent)]
+    LabelLog(#[from] LabelLogError),
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Http(std::io::Error),
@@ -163,10 +166,22 @@ impl LazyLabelLog {
             Some(t) => LogTarget::Redis(t),
             None => LogTarget::File(settings.feedback.label_log.clone()),
         };
-        Ok(LazyLabelLog {
-            target,
-            log: tokio::sync::OnceCell::new(),
-        })
+        // A log file that exists is opened now: one that is not a label log (a mistyped path
+        // to a model file) or cannot be read stops the start with its path named, instead of
+        // surfacing on the first label; and damage found in it is on `/readyz` from the start.
+        let log = match &target {
+            LogTarget::File(path) if path.exists() => {
+                let (log, report) = FileLabelLog::open_existing(path)?;
+                tracing::info!(
+                    path = %path.display(),
+                    records = report.records,
+                    "label log opened"
+                );
+                tokio::sync::OnceCell::new_with(Some(Box::new(log) as Box<dyn LabelLog>))
+            }
+            _ => tokio::sync::OnceCell::new(),
+        };
+        Ok(LazyLabelLog { target, log })
     }
 
     async fn get(&self) -> Result<&dyn LabelLog, LabelLogError> {
