@@ -710,22 +710,16 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
                 format!("leave-one-group-out over {} groups", groups.len()),
             )
         }
-        (None, Some(path)) => {
-            let model = Model::load(path)?;
+        (None, model_path) => {
+            let (model, what) = match model_path {
+                Some(path) => (Model::load(path)?, format!("model {}", path.display())),
+                None => (Model::embedded()?, "the built-in model".to_string()),
+            };
+            // Scores on a model's own training data say nothing about unseen comments.
             if model.header().corpus_digest == digest {
-                bail!("{} was trained on this very corpus; evaluate on data it did not see (or use --cv group)", path.display());
+                bail!("{what} was trained on this very corpus; evaluate on data it did not see (or use --cv group)");
             }
-            (
-                predict(&model, &examples),
-                format!("model {}", path.display()),
-            )
-        }
-        (None, None) => {
-            let model = Model::embedded()?;
-            (
-                predict(&model, &examples),
-                "the embedded default model".to_string(),
-            )
+            (predict(&model, &examples), what)
         }
     };
     if let Some(path) = &a.predictions {

@@ -414,6 +414,18 @@ fn eval_refuses_the_shipped_model_on_its_own_corpus() {
     );
     assert!(!out.status.success());
     assert!(stderr(&out).contains("trained on this very corpus"));
+
+    // The built-in model (no --model) is refused the same way.
+    let out = run(&["eval", "--corpus", "models/corpus/youtube"], b"");
+    assert!(
+        !out.status.success(),
+        "evaluated the built-in model on its training data"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("the built-in model was trained on this very corpus"),
+        "{err}"
+    );
 }
 
 #[test]
