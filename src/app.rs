@@ -613,6 +613,21 @@ impl App {
             .unwrap_or(0)
     }
 
+    /// Removes labels older than `feedback.label_retention_days` from the label log (none when
+    /// it is 0); returns how many went.
+    pub async fn expire_labels(&self) -> Result<u64, AppError> {
+        let days = self.inner.settings.feedback.label_retention_days;
+        if days == 0 {
+            return Ok(0);
+        }
+        let before = now_secs().saturating_sub(days.saturating_mul(86_400));
+        self.inner
+            .label_log
+            .expire_before(before)
+            .await
+            .map_err(|e| AppError::Unavailable(format!("expiring labels: {e}")))
+    }
+
     async fn read_labels(&self) -> Result<Vec<crate::labels::LoggedLabel>, AppError> {
         self.inner
             .label_log

@@ -142,6 +142,9 @@ pub struct FeedbackSettings {
     pub reputation_weight: f64,
     /// The base corpus a retrain starts from (besides the label log).
     pub base_corpus: Vec<PathBuf>,
+    /// Days a label is kept in the label log (its text is personal data); older ones are
+    /// removed at start and every hour. 0 keeps labels forever.
+    pub label_retention_days: u64,
 }
 
 impl Default for FeedbackSettings {
@@ -155,6 +158,7 @@ impl Default for FeedbackSettings {
             layer_weight: crate::model::online::LayerParams::default().weight,
             reputation_weight: 3.0,
             base_corpus: vec![PathBuf::from("models/corpus/youtube")],
+            label_retention_days: 365,
         }
     }
 }
@@ -341,6 +345,9 @@ impl Settings {
         }
         if let Some(v) = get("HAMGATE_LABEL_LOG") {
             self.feedback.label_log = PathBuf::from(v);
+        }
+        if let Some(v) = get("HAMGATE_LABEL_RETENTION_DAYS") {
+            self.feedback.label_retention_days = parse("HAMGATE_LABEL_RETENTION_DAYS", &v)?;
         }
         if let Some(v) = get("HAMGATE_REPUTATION_TIMEOUT_MS") {
             self.reputation.timeout_ms = parse("HAMGATE_REPUTATION_TIMEOUT_MS", &v)?;

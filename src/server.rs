@@ -247,6 +247,17 @@ impl LabelLog for LazyLabelLog {
     fn notices(&self) -> Vec<String> {
         self.log.get().map(|l| l.notices()).unwrap_or_default()
     }
+
+    fn expire_before<'a>(&'a self, before: u64) -> LogFuture<'a, u64> {
+        Box::pin(async move {
+            // A file log that does not exist yet has nothing to expire; creating it for that
+            // would be a write nobody asked for.
+            if matches!(self.target, LogTarget::File(_)) && self.log.get().is_none() {
+                return Ok(0);
+            }
+            self.get().await?.expire_before(before).await
+        })
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes; see the module docs.
@@ -344,6 +355,8 @@ pub async fn serve(
 const START_BUDGET: std::time::Duration = std::time::Duration::from_millis(200);
 /// How often a replica asks the model store whether the model in service changed.
 pub const MODEL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often labels past `feedback.label_retention_days` are removed (and once at start).
+pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 /// How often a replica reads labels other replicas appended to a shared (Redis) log.
 pub const LABEL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -360,6 +373,8 @@ pub fn follow_replicas(
         if let Some(start) = after {
             let _ = start.await;
         }
+        let mut retention = tokio::time::interval(RETENTION_EVERY);
+        retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut models = tokio::time::interval(MODEL_POLL);
         let mut labels = tokio::time::interval(LABEL_POLL);
         models.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -369,6 +384,11 @@ pub fn follow_replicas(
                 _ = models.tick() => {
                     if let Err(e) = app.refresh_model().await {
                         tracing::warn!(cause = %e, "model store: keeping the model in service");
+                    }
+                }
+                _ = retention.tick() => {
+                    if let Err(e) = app.expire_labels().await {
+                        tracing::warn!(cause = %e, "label retention: expiring old labels failed; retrying in an hour");
                     }
                 }
                 _ = labels.tick() => {

@@ -461,3 +461,54 @@ async fn a_flipped_byte_in_the_middle_loses_one_label_and_readyz_names_the_quara
     }
     assert_eq!(kept.len(), N);
 }
+
+#[tokio::test]
+async fn labels_past_their_retention_leave_the_log_when_the_server_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_path = dir.path().join("labels.log");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    {
+        let (log, _) = FileLabelLog::open(&log_path).expect("open");
+        for (i, age_days) in [400u64, 366, 364, 1].iter().enumerate() {
+            let record = LabelRecord {
+                site: "default".into(),
+                label: hamgate::comment::Label::Ham,
+                comment: hamgate::comment::Comment::from_content(format!("label {i}")),
+                check_id: String::new(),
+                moderator: String::new(),
+                reason: String::new(),
+                at: now - age_days * 86_400,
+            };
+            log.append(record).await.expect("append");
+        }
+    }
+    let mut settings = Settings::default();
+    settings.feedback.label_log = log_path.clone();
+    assert_eq!(settings.feedback.label_retention_days, 365);
+    let server = TestServer::start(settings).await;
+    let mut kept = Vec::new();
+    for _ in 0..100 {
+        kept = read_log(&log_path)
+            .expect("read_log")
+            .0
+            .iter()
+            .map(|l| (l.seq, l.record.comment.content.clone()))
+            .collect();
+        if kept.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        kept,
+        vec![(3, "label 2".to_string()), (4, "label 3".to_string())]
+    );
+    server
+        .stop(Duration::from_secs(10))
+        .await
+        .expect("stops")
+        .expect("clean");
+}

@@ -204,7 +204,7 @@ impl RecoveryReport {
 /// the queue is empty.
 pub struct FileLabelLog {
     path: PathBuf,
-    queue: mpsc::Sender<PendingAppend>,
+    queue: mpsc::Sender<Job>,
     committed: Arc<Mutex<Committed>>,
     syncs: Arc<AtomicU64>,
     /// What the open found, for `/readyz`.
@@ -237,6 +237,16 @@ struct Committed {
 struct PendingAppend {
     payload: Vec<u8>,
     ack: oneshot::Sender<Result<u64, LabelLogError>>,
+}
+
+/// What the writer is asked to do.
+enum Job {
+    Append(PendingAppend),
+    /// Drop the records given before `before` (seconds since the epoch); answers how many.
+    Expire {
+        before: u64,
+        ack: oneshot::Sender<Result<u64, LabelLogError>>,
+    },
 }
 
 /// How a file's first bytes read.
@@ -478,7 +488,18 @@ impl LabelLog for FileLabelLog {
             // If this future is dropped after the send, the record is still written (and may be
             // in the log) but nobody is told: the same "maybe" as any failed append.
             self.queue
-                .send(PendingAppend { payload, ack })
+                .send(Job::Append(PendingAppend { payload, ack }))
+                .await
+                .map_err(|_| self.writer_stopped())?;
+            acked.await.map_err(|_| self.writer_stopped())?
+        })
+    }
+
+    fn expire_before<'a>(&'a self, before: u64) -> LogFuture<'a, u64> {
+        Box::pin(async move {
+            let (ack, acked) = oneshot::channel();
+            self.queue
+                .send(Job::Expire { before, ack })
                 .await
                 .map_err(|_| self.writer_stopped())?;
             acked.await.map_err(|_| self.writer_stopped())?
@@ -489,16 +510,26 @@ impl LabelLog for FileLabelLog {
         Box::pin(async move {
             // A std mutex is fine here: it guards two integers, is held for a copy and never
             // across an await.
-            let committed = *lock(&self.committed);
             let path = self.path.clone();
             let task_path = path.clone();
-            tokio::task::spawn_blocking(move || read_committed(&task_path, committed))
-                .await
-                .map_err(|e| LabelLogError::Io {
-                    path,
-                    op: "read",
-                    source: std::io::Error::other(e.to_string()),
-                })?
+            let shared = Arc::clone(&self.committed);
+            tokio::task::spawn_blocking(move || {
+                // Opened under the lock: the writer replaces the file (expiry) under it too, so
+                // the file and its committed length always belong together.
+                let (file, committed) = {
+                    let committed = lock(&shared);
+                    let file =
+                        File::open(&task_path).map_err(io_error(&task_path, "open for reading"))?;
+                    (file, *committed)
+                };
+                read_committed(&task_path, file, committed)
+            })
+            .await
+            .map_err(|e| LabelLogError::Io {
+                path,
+                op: "read",
+                source: std::io::Error::other(e.to_string()),
+            })?
         })
     }
 
@@ -531,26 +562,97 @@ struct Writer {
 
 impl Writer {
     /// Commits batches until every sender (the log) is gone and the queue is empty.
-    fn run(mut self, mut queue: mpsc::Receiver<PendingAppend>) {
+    fn run(mut self, mut queue: mpsc::Receiver<Job>) {
         let mut batch = Vec::new();
         let mut buf = Vec::new();
         while let Some(first) = queue.blocking_recv() {
             #[cfg(test)]
             self.hooks.wait_while_paused();
-            let mut bytes = first.payload.len();
-            batch.push(first);
-            while bytes < MAX_BATCH_BYTES {
-                match queue.try_recv() {
-                    Ok(next) => {
-                        bytes += next.payload.len();
-                        batch.push(next);
+            let mut later = None;
+            match first {
+                Job::Append(first) => {
+                    let mut bytes = first.payload.len();
+                    batch.push(first);
+                    while bytes < MAX_BATCH_BYTES {
+                        match queue.try_recv() {
+                            Ok(Job::Append(next)) => {
+                                bytes += next.payload.len();
+                                batch.push(next);
+                            }
+                            Ok(other) => {
+                                later = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
                     }
-                    Err(_) => break,
+                    self.commit(&mut batch, &mut buf);
                 }
+                other => later = Some(other),
             }
-            self.commit(&mut batch, &mut buf);
+            if let Some(Job::Expire { before, ack }) = later {
+                let _ = ack.send(self.expire(before));
+            } else if let Some(Job::Append(p)) = later {
+                batch.push(p);
+                self.commit(&mut batch, &mut buf);
+            }
         }
         tracing::debug!(path = %self.path.display(), "label log writer stopped");
+    }
+
+    /// Rewrites the log without the records given before `before`, keeping every other record
+    /// with its seq: a temporary file, fsync, rename, under the committed lock so readers see
+    /// the old file or the new one whole. Returns how many records went.
+    fn expire(&mut self, before: u64) -> Result<u64, LabelLogError> {
+        if let Some(cause) = &self.failed {
+            return Err(LabelLogError::WriterFailed {
+                path: self.path.clone(),
+                cause: cause.clone(),
+            });
+        }
+        let path = self.path.clone();
+        let file = File::open(&path).map_err(io_error(&path, "open for reading"))?;
+        let mut bytes = Vec::new();
+        file.take(self.written)
+            .read_to_end(&mut bytes)
+            .map_err(io_error(&path, "read"))?;
+        let mut keep = Vec::new();
+        let recovered = recover(&path, &bytes, FILE_HEADER_BYTES, false, |_, record| {
+            keep.push(record.at >= before)
+        })?;
+        if let Some(d) = recovered.damaged.first().or(recovered.tail.as_ref()) {
+            return Err(LabelLogError::Corrupt {
+                path,
+                offset: d.offset,
+                detail: format!("{}, in data that was acknowledged as durable", d.defect),
+            });
+        }
+        let dropped = keep.iter().filter(|k| !**k).count() as u64;
+        if dropped == 0 {
+            return Ok(0);
+        }
+        let kept: Vec<GoodFrame> = recovered
+            .frames
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(f, k)| k.then_some(f))
+            .collect();
+        let mut committed = lock(&self.committed);
+        let len = rewrite(&path, &bytes, &kept, false)?;
+        self.file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_error(&path, "reopen after expiry"))?;
+        self.written = len;
+        self.records = kept.len() as u64;
+        *committed = Committed {
+            bytes: self.written,
+            records: self.records,
+        };
+        drop(committed);
+        tracing::info!(path = %path.display(), expired = dropped, kept = self.records, "label log: records past their retention removed");
+        Ok(dropped)
     }
 
     /// Writes and syncs `batch` as one, then answers every append in it.
@@ -938,8 +1040,11 @@ fn create_log(path: &Path) -> Result<(), LabelLogError> {
 /// Reads the durable prefix of the log. Everything in it was synced and acknowledged (and
 /// checked when the log was opened), so any defect there is corruption, reported rather than
 /// skipped.
-fn read_committed(path: &Path, committed: Committed) -> Result<Vec<LoggedLabel>, LabelLogError> {
-    let file = File::open(path).map_err(io_error(path, "open for reading"))?;
+fn read_committed(
+    path: &Path,
+    file: File,
+    committed: Committed,
+) -> Result<Vec<LoggedLabel>, LabelLogError> {
     let mut bytes = Vec::with_capacity(committed.bytes.min(1 << 26) as usize);
     file.take(committed.bytes)
         .read_to_end(&mut bytes)
@@ -1545,6 +1650,63 @@ mod tests {
         let err = FileLabelLog::open(&path).expect_err("must not open");
         assert!(err.to_string().contains("seq 1 after seq 1"), "{err}");
         assert_eq!(std::fs::read(&path).expect("read"), pasted);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retention_removes_old_records_keeps_the_seqs_of_the_rest_and_readers_never_see_a_torn_file(
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("labels.log");
+        // record(i) is given at 1_700_000_000 + i.
+        write_log(&path, 40).await;
+        let (log, _) = FileLabelLog::open(&path).expect("open");
+        let log = Arc::new(log);
+        // Readers and a writer busy while the log is rewritten.
+        let reader = {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                for _ in 0..200 {
+                    let all = log.read_all().await.expect("a read during expiry");
+                    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let writer = {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                let mut seqs = Vec::new();
+                for i in 100..120 {
+                    seqs.push(log.append(record(i)).await.expect("append"));
+                }
+                seqs
+            })
+        };
+        let gone = log.expire_before(1_700_000_000 + 26).await.expect("expire");
+        assert_eq!(gone, 25);
+        reader.await.expect("reader");
+        let appended = writer.await.expect("writer");
+        assert_eq!(appended, (41..=60).collect::<Vec<_>>());
+        assert_eq!(
+            log.expire_before(1_700_000_000 + 26).await.expect("again"),
+            0
+        );
+
+        let all = log.read_all().await.expect("read");
+        let seqs: Vec<u64> = all.iter().map(|l| l.seq).collect();
+        assert_eq!(seqs, (26..=60).collect::<Vec<_>>());
+        for l in &all {
+            let i = if l.seq <= 40 { l.seq } else { l.seq - 41 + 100 };
+            assert_eq!(l.record, record(i), "seq {}", l.seq);
+        }
+        assert_eq!(log.append(record(7)).await.expect("append"), 61);
+        drop(log);
+        let (reopened, report) = FileLabelLog::open(&path).expect("reopen");
+        assert_eq!(report.bytes_dropped, 0);
+        assert_eq!(report.records, 36);
+        assert_eq!(report.last_seq, 61);
+        assert_eq!(reopened.read_all().await.expect("read").len(), 36);
+        assert!(!dir.path().join("labels.log.rewrite-tmp").exists());
     }
 
     #[tokio::test]

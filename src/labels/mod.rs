@@ -163,6 +163,9 @@ pub trait LabelLog: Send + Sync + 'static {
             Ok(all)
         })
     }
+    /// Removes the records given before `before` (seconds since the epoch, the records' `at`)
+    /// for the retention rule, keeping every later record and its seq; returns how many went.
+    fn expire_before<'a>(&'a self, before: u64) -> LogFuture<'a, u64>;
     /// A short name for logs and metrics.
     fn name(&self) -> &'static str;
     /// What an operator should know about the log (damage found and set aside when it was

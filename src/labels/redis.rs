@@ -5,13 +5,15 @@
 //! stream and anything later kept beside it hash to one slot).
 //!
 //! # Seqs
-//! A record's seq is its 1-based position in the stream. An append sends `MULTI, XADD, XLEN,
-//! EXEC` as one transaction: nothing runs between the two commands, and `XADD *` always adds
-//! at the end, so the length right after the add is the new entry's position even with many
-//! replicas appending at once. [`LabelLog::read_all`] numbers entries by position as it pages
-//! through `XRANGE` (1000 at a time, ordered by stream id), so both agree. This holds as long as
-//! nothing is ever removed from the stream: never trim it (`MAXLEN`, `XTRIM`) or `XDEL` from
-//! it; archive it by renaming and starting a new one instead. (The stream id's millisecond part
+//! A record's seq is its 1-based position in the stream plus the number of entries retention
+//! has removed from its front (kept in `<key>:trimmed`). An append sends `MULTI, XADD, XLEN,
+//! GET <key>:trimmed, EXEC` as one transaction: nothing runs between the commands, and `XADD *`
+//! always adds at the end, so the length right after the add is the new entry's position even
+//! with many replicas appending at once. [`LabelLog::read_all`] numbers entries the same way as
+//! it pages through `XRANGE` (1000 at a time, ordered by stream id; the first page in one
+//! transaction with the counter), so both agree. Retention ([`LabelLog::expire_before`]) trims
+//! the oldest entries and adds their number to the counter in one script, so no seq changes.
+//! Never remove entries any other way (`MAXLEN`, `XDEL`): archive the stream by renaming it. (The stream id's millisecond part
 //! is not a seq: ids skip, and several entries share a millisecond.)
 //!
 //! # Durability
@@ -96,6 +98,12 @@ impl RedisLabelLog {
         &self.key
     }
 
+    /// The key counting the entries removed by retention (seqs are numbered after them); the
+    /// stream's hash tag keeps it in the stream's slot.
+    fn trimmed_key(&self) -> String {
+        format!("{}:trimmed", self.key)
+    }
+
     /// Warns when the server's persistence settings do not make an acknowledged `XADD` durable.
     async fn warn_unless_persistent(&self) {
         let mut conn = self.conn.clone();
@@ -153,7 +161,7 @@ impl LabelLog for RedisLabelLog {
                 });
             }
             let mut conn = self.conn.clone();
-            let (id, seq): (String, u64) = redis::pipe()
+            let (id, len, trimmed): (String, u64, Option<u64>) = redis::pipe()
                 .atomic()
                 .cmd("XADD")
                 .arg(&self.key)
@@ -162,9 +170,12 @@ impl LabelLog for RedisLabelLog {
                 .arg(json)
                 .cmd("XLEN")
                 .arg(&self.key)
+                .cmd("GET")
+                .arg(self.trimmed_key())
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable(&self.key, "XADD"))?;
+            let seq = len + trimmed.unwrap_or(0);
             tracing::debug!(stream = %self.key, entry = %id, seq, "label logged");
             Ok(seq)
         })
@@ -190,10 +201,39 @@ impl LabelLog for RedisLabelLog {
         })
     }
 
+    fn expire_before<'a>(&'a self, before: u64) -> LogFuture<'a, u64> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            // One script, so the count of trimmed entries (which seqs are numbered after) moves
+            // with the trim itself.
+            let trimmed: u64 = redis::cmd("EVAL")
+                .arg(EXPIRE_SCRIPT)
+                .arg(2)
+                .arg(&self.key)
+                .arg(self.trimmed_key())
+                .arg(format!("{}-0", before.saturating_mul(1000)))
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable(&self.key, "XTRIM"))?;
+            if trimmed > 0 {
+                tracing::info!(stream = %self.key, expired = trimmed, "label log: records past their retention removed");
+            }
+            Ok(trimmed)
+        })
+    }
+
     fn name(&self) -> &'static str {
         "redis"
     }
 }
+
+/// Trims the stream (KEYS[1]) to the entries from id ARGV[1] on and adds the number removed to
+/// the trimmed counter (KEYS[2]).
+const EXPIRE_SCRIPT: &str = r"
+local n = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+if n > 0 then redis.call('INCRBY', KEYS[2], n) end
+return n
+";
 
 impl RedisLabelLog {
     /// Entries from stream id `start` on (`-` for the first, `(id` for just after `id`),
@@ -201,18 +241,39 @@ impl RedisLabelLog {
     async fn read_from(&self, seq: u64, start: String) -> Result<Vec<LoggedLabel>, LabelLogError> {
         let mut conn = self.conn.clone();
         let mut out = Vec::new();
+        let mut seq = seq;
         let mut start = start;
         let mut last_id = None;
         loop {
-            let page: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-                .arg(&self.key)
-                .arg(&start)
-                .arg("+")
-                .arg("COUNT")
-                .arg(PAGE)
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable(&self.key, "XRANGE"))?;
+            let page: Vec<(String, Vec<String>)> = if start == "-" {
+                // From the start: numbered after the entries expired so far, read in the same
+                // transaction as the first page.
+                let (trimmed, page): (Option<u64>, Vec<(String, Vec<String>)>) = redis::pipe()
+                    .atomic()
+                    .cmd("GET")
+                    .arg(self.trimmed_key())
+                    .cmd("XRANGE")
+                    .arg(&self.key)
+                    .arg(&start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(PAGE)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable(&self.key, "XRANGE"))?;
+                seq += trimmed.unwrap_or(0);
+                page
+            } else {
+                redis::cmd("XRANGE")
+                    .arg(&self.key)
+                    .arg(&start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(PAGE)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable(&self.key, "XRANGE"))?
+            };
             let full_page = page.len() >= PAGE;
             for (id, fields) in page {
                 let json = fields
@@ -362,6 +423,53 @@ mod tests {
             .await
             .expect("connect");
         assert_eq!(other.read_all().await.expect("read"), all);
+    }
+
+    #[tokio::test]
+    async fn retention_trims_the_oldest_entries_and_no_seq_changes() {
+        let redis = TestRedis::start();
+        let log = RedisLabelLog::connect(&redis.url(), DEFAULT_STREAM_KEY)
+            .await
+            .expect("connect");
+        for i in 1..=3 {
+            assert_eq!(log.append(record(i)).await.expect("append"), i);
+        }
+        // Entries are expired by the time they were logged (the stream id), in whole seconds.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let cutoff = crate::reputation::now_secs();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for i in 4..=5 {
+            assert_eq!(log.append(record(i)).await.expect("append"), i);
+        }
+        // A follower that has read everything so far.
+        let follower = RedisLabelLog::connect(&redis.url(), DEFAULT_STREAM_KEY)
+            .await
+            .expect("connect");
+        assert_eq!(follower.read_after(0).await.expect("read").len(), 5);
+
+        assert_eq!(log.expire_before(cutoff).await.expect("expire"), 3);
+        assert_eq!(log.expire_before(cutoff).await.expect("expire again"), 0);
+        let all = log.read_all().await.expect("read");
+        assert_eq!(
+            all.iter()
+                .map(|l| (l.seq, l.record.clone()))
+                .collect::<Vec<_>>(),
+            vec![(4, record(4)), (5, record(5))]
+        );
+        assert_eq!(log.append(record(6)).await.expect("append"), 6);
+        let tail = follower.read_after(5).await.expect("follow");
+        assert_eq!(tail.iter().map(|l| l.seq).collect::<Vec<_>>(), vec![6]);
+        let fresh = RedisLabelLog::connect(&redis.url(), DEFAULT_STREAM_KEY)
+            .await
+            .expect("connect");
+        let seqs: Vec<u64> = fresh
+            .read_all()
+            .await
+            .expect("read")
+            .iter()
+            .map(|l| l.seq)
+            .collect();
+        assert_eq!(seqs, vec![4, 5, 6]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
