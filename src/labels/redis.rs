@@ -245,6 +245,13 @@ impl RedisLabelLog {
         let mut start = start;
         let mut last_id = None;
         loop {
+            let mut xrange = redis::cmd("XRANGE");
+            xrange
+                .arg(&self.key)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(PAGE);
             let page: Vec<(String, Vec<String>)> = if start == "-" {
                 // From the start: numbered after the entries expired so far, read in the same
                 // transaction as the first page.
@@ -252,24 +259,14 @@ impl RedisLabelLog {
                     .atomic()
                     .cmd("GET")
                     .arg(self.trimmed_key())
-                    .cmd("XRANGE")
-                    .arg(&self.key)
-                    .arg(&start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(PAGE)
+                    .add_command(xrange)
                     .query_async(&mut conn)
                     .await
                     .map_err(unavailable(&self.key, "XRANGE"))?;
                 seq += trimmed.unwrap_or(0);
                 page
             } else {
-                redis::cmd("XRANGE")
-                    .arg(&self.key)
-                    .arg(&start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(PAGE)
+                xrange
                     .query_async(&mut conn)
                     .await
                     .map_err(unavailable(&self.key, "XRANGE"))?
