@@ -1,6 +1,9 @@
 //! The `hamgate` binary end to end: `score`, `train`, `eval`, and the client commands (`check`,
 //! `health`, `bench-load`) against a server, with the real executable.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::Write;

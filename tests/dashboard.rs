@@ -8,6 +8,9 @@
 //! installs all three). The screenshot goes to the target directory; with
 //! `UPDATE_SCREENSHOT=1` it is written to `docs/dashboard.png`, the one the README shows.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

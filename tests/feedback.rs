@@ -5,6 +5,9 @@
 //!
 //! Every label log lives in a temporary directory; nothing is written into the repository.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::{BTreeSet, HashMap, HashSet};

@@ -1,6 +1,9 @@
 //! The gRPC API through the real network path: the real `build_app` and `serve` on
 //! `127.0.0.1:0` with a tonic client, plus the real binary for startup and signal handling.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashSet;

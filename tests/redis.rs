@@ -4,6 +4,9 @@
 //! Every test starts its own Redis (never the system one on 6379) and kills it when done, on
 //! success and on panic alike ([`RedisServer`]'s `Drop`).
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;

@@ -7,6 +7,9 @@
 //! feedback changes the reputation that B sees, and the sites' layers of both learn the same
 //! labels; a retrain is served by B within seconds; a rollback restores the old version on both.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
