@@ -5,6 +5,9 @@
 //!
 //! Run with `cargo bench --bench model`; results and targets are in docs/BENCH-model.md.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -2,6 +2,9 @@
 //! (scoring, reasons, identifier hashing, reputation lookup, policy), to compare with the
 //! end-to-end figures of `hamgate bench-load` in docs/BENCHMARKS.md.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

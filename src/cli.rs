@@ -330,14 +330,21 @@ pub struct CorpusArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Runs the command line and turns errors into a message and exit code 1 (2 for usage errors,
-/// which clap reports itself).
+/// Runs the command line and turns errors into a message and exit code 1 (2 for usage errors:
+/// clap reports its own, and an invalid `HAMGATE_LOG` is one too).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let log = match LogFilter::from_env() {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("hamgate: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if !matches!(cli.command, Command::Serve(_)) {
-        init_tracing(hamgate::config::LogFormat::Text);
+        init_tracing(hamgate::config::LogFormat::Text, &log);
     }
-    match run(cli) {
+    match run(cli, &log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hamgate: error: {}", error_report(&e));
@@ -360,11 +367,47 @@ fn error_report(e: &anyhow::Error) -> String {
     out
 }
 
-fn init_tracing(format: hamgate::config::LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HAMGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// The log filter: `HAMGATE_LOG` (tracing-subscriber's `EnvFilter` directives), `info` when it
+/// is not set. Checked once at start, so a typo stops the program instead of being ignored.
+#[derive(Debug, Clone)]
+pub struct LogFilter(String);
+
+impl LogFilter {
+    const VAR: &'static str = "HAMGATE_LOG";
+
+    /// Reads and checks `HAMGATE_LOG`; the error names the variable and the bad value.
+    fn from_env() -> Result<LogFilter, String> {
+        let directives = match std::env::var(Self::VAR) {
+            Ok(v) => v,
+            Err(std::env::VarError::NotPresent) => return Ok(LogFilter("info".into())),
+            Err(std::env::VarError::NotUnicode(v)) => {
+                return Err(format!("{}={v:?} is not valid UTF-8", Self::VAR))
+            }
+        };
+        match tracing_subscriber::EnvFilter::try_new(&directives) {
+            Ok(_) => Ok(LogFilter(directives)),
+            Err(e) => Err(format!(
+                "{}=`{directives}` is not a valid log filter ({e}); \
+                 try e.g. `info` or `warn,hamgate=debug`",
+                Self::VAR
+            )),
+        }
+    }
+
+    /// The filter itself. `EnvFilter` is not `Clone`, so it is built again from the directives
+    /// [`LogFilter::from_env`] checked: this parse cannot find an invalid one.
+    fn env_filter(&self) -> tracing_subscriber::EnvFilter {
+        tracing_subscriber::EnvFilter::new(&self.0)
+    }
+}
+
+/// Logs to stderr, in colour only when stderr is a terminal (a log file or a pipe gets no
+/// escape codes).
+fn init_tracing(format: hamgate::config::LogFormat, log: &LogFilter) {
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log.env_filter())
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         hamgate::config::LogFormat::Json => builder.json().try_init(),
@@ -373,9 +416,9 @@ fn init_tracing(format: hamgate::config::LogFormat) {
 }
 
 /// Runs one parsed command.
-pub fn run(cli: Cli) -> Result<()> {
+pub fn run(cli: Cli, log: &LogFilter) -> Result<()> {
     match cli.command {
-        Command::Serve(a) => cmd_serve(a),
+        Command::Serve(a) => cmd_serve(a, log),
         Command::Check(a) => cmd_check(a),
         Command::BenchLoad(a) => cmd_bench_load(a),
         Command::Health(a) => cmd_health(a),
@@ -406,7 +449,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn cmd_serve(a: ServeArgs) -> Result<()> {
+fn cmd_serve(a: ServeArgs, log: &LogFilter) -> Result<()> {
     let mut settings = hamgate::config::Settings::load(a.config.as_deref())?;
     if let Some(v) = a.grpc_addr {
         settings.grpc_addr = v;
@@ -434,7 +477,7 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
             other => bail!("--log-format: `{other}` is not `text` or `json`"),
         };
     }
-    init_tracing(settings.log_format);
+    init_tracing(settings.log_format, log);
     let rt = runtime()?;
     rt.block_on(async move {
         let started = std::time::Instant::now();

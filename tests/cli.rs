@@ -1,6 +1,9 @@
 //! The `hamgate` binary end to end: `score`, `train`, `eval`, and the client commands (`check`,
 //! `health`, `bench-load`) against a server, with the real executable.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::Write;
@@ -558,5 +561,92 @@ async fn client_commands_take_the_address_as_serve_prints_it_or_a_url() {
         assert!(!o.status.success(), "{cmd}");
         let err = stderr(&o);
         assert!(err.contains("HOST:PORT"), "{cmd}: {err}");
+    }
+}
+
+// Logs: plain text when stderr is not a terminal, and `HAMGATE_LOG` checked.
+
+/// `serve` on free ports logs at info to a pipe: the lines it writes before it is ready carry
+/// no ANSI escape codes (a log file is read by people and tools, not a terminal).
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    use std::io::BufRead;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("HAMGATE_LOG", "info")
+        .env_remove("HAMGATE_LOG_FORMAT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hamgate serve starts");
+    let pipe = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = String::new();
+    let ready = loop {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) => {
+                log.push_str(&line);
+                log.push('\n');
+                if line.contains("hamgate ready") {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    reader.join().unwrap();
+    assert!(ready, "serve did not log `hamgate ready`:\n{log}");
+    assert!(log.contains("INFO"), "{log}");
+    assert!(
+        !log.contains("\x1b["),
+        "escape codes in a piped log:\n{log:?}"
+    );
+}
+
+/// A `HAMGATE_LOG` that is not a filter stops every command with exit code 2 and one line
+/// naming the variable and the value, instead of logging at a default level unnoticed.
+#[test]
+fn an_invalid_log_filter_is_refused_by_name() {
+    let bad = "info,[[[";
+    let score = run_with(&["score"], b"hello", &[("HAMGATE_LOG", bad)]);
+    let serve = run_with(
+        &[
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ],
+        b"",
+        &[("HAMGATE_LOG", bad)],
+    );
+    for (cmd, o) in [("score", score), ("serve", serve)] {
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{cmd}: one line: {err}");
+        assert!(err.contains("HAMGATE_LOG"), "{cmd}: {err}");
+        assert!(err.contains(bad), "{cmd}: {err}");
+        assert!(o.stdout.is_empty(), "{cmd}: {}", stdout(&o));
     }
 }

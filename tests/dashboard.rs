@@ -8,12 +8,16 @@
 //! installs all three). The screenshot goes to the target directory; with
 //! `UPDATE_SCREENSHOT=1` it is written to `docs/dashboard.png`, the one the README shows.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::{free_port, ChildGuard};
 use common::{http_get, HAM, SPAM};
 use hamgate::config::hash_key;
 use hamgate::grpc::pb;
@@ -45,26 +49,6 @@ const SPAMS: [&str; 4] = [
     "Make $500 a day from home, click here http://cash-now.example.biz and subscribe",
     "Please subscribe to my channel, I will subscribe back! http://www.youtube.com/user/subforsub",
 ];
-
-/// Kills the child (our own, by its handle) when the test ends, passed or not.
-struct ChildGuard(Option<Child>);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 fn with_key<T>(msg: T) -> Request<T> {
     let mut req = Request::new(msg);

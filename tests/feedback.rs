@@ -5,16 +5,21 @@
 //!
 //! Every label log lives in a temporary directory; nothing is written into the repository.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::process::{free_port, ChildGuard};
+use common::redis_server::RedisServer;
 use common::{check_req, TestServer};
 use hamgate::comment::Label;
 use hamgate::config::{hash_key, Settings, SiteSettings};
@@ -827,14 +832,6 @@ const KILL_AFTER: usize = 300;
 /// A stream gives up (failing the test) after this many labels: the kill never came.
 const MAX_PER_STREAM: usize = 20_000;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .expect("local address")
-        .port()
-}
-
 /// `kill -<signal> <pid>`.
 fn send_signal(pid: u32, signal: &str) {
     let status = Command::new("kill")
@@ -847,7 +844,7 @@ fn send_signal(pid: u32, signal: &str) {
 
 /// A `hamgate serve` child process, its output in a file; killed (by its handle) on drop.
 struct Hamgate {
-    child: Option<Child>,
+    child: ChildGuard,
     addr: String,
     output: PathBuf,
 }
@@ -877,14 +874,14 @@ impl Hamgate {
         }
         let child = cmd.spawn().expect("hamgate starts");
         Hamgate {
-            child: Some(child),
+            child: ChildGuard::new(child),
             addr,
             output,
         }
     }
 
     fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
+        self.child.0.as_ref().expect("running").id()
     }
 
     fn output(&self) -> String {
@@ -893,6 +890,7 @@ impl Hamgate {
 
     fn exited(&mut self) -> Option<ExitStatus> {
         self.child
+            .0
             .as_mut()
             .expect("running")
             .try_wait()
@@ -942,7 +940,7 @@ impl Hamgate {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.exited() {
-                self.child = None;
+                self.child.0 = None;
                 return status;
             }
             assert!(
@@ -966,15 +964,6 @@ impl Hamgate {
         send_signal(self.pid(), "TERM");
         let status = self.wait_exit(Duration::from_secs(10)).await;
         assert!(status.success(), "exit {status}:\n{}", self.output());
-    }
-}
-
-impl Drop for Hamgate {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 
@@ -1214,98 +1203,14 @@ async fn file_log_keeps_every_acknowledged_label_across_a_sigkill() {
         .exists());
 }
 
-/// A `redis-server` with an fsync-always append-only file in its own directory, on a free port;
-/// SIGKILLed (by its handle) on drop.
-struct Redis {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-impl Redis {
-    async fn start(dir: &Path, port: u16) -> Redis {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("redis.log"))
-            .expect("redis log");
-        let child = Command::new("redis-server")
-            .arg("--port")
-            .arg(port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
-            .arg("--dir")
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone"))
-            .stderr(log)
-            .spawn()
-            .expect("redis-server starts (is it installed?)");
-        let pid = child.id();
-        let mut redis = Redis {
-            port,
-            dir: dir.to_path_buf(),
-            child: Some(child),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = redis
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().expect("try_wait"))
-            {
-                redis.child = None;
-                panic!("redis-server exited at start ({status}):\n{}", redis.log());
-            }
-            if let Some(info) = redis.info_server().await {
-                // Our server, not another one on the same port; and it has loaded its data.
-                assert!(
-                    info.lines()
-                        .any(|l| l.trim() == format!("process_id:{pid}")),
-                    "another process answers on port {port}"
-                );
-                return redis;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer within 10 s:\n{}",
-                redis.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn info_server(&self) -> Option<String> {
-        let client = redis::Client::open(self.url()).ok()?;
-        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        redis::cmd("INFO")
-            .arg("server")
-            .query_async(&mut conn)
-            .await
-            .ok()
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
-    }
-
-    /// SIGKILL, and reap it.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// A `redis-server` that keeps what it acknowledges: an append-only file, fsynced on every
+/// write, in `dir` (kept by the caller, so a restart reads the same file).
+fn durable_redis(dir: &Path, port: u16) -> RedisServer {
+    RedisServer::start_in(
+        dir,
+        port,
+        &["--appendonly", "yes", "--appendfsync", "always"],
+    )
 }
 
 async fn read_stream(url: &str) -> Vec<LoggedLabel> {
@@ -1321,7 +1226,7 @@ async fn redis_log_keeps_every_acknowledged_label_across_a_sigkill() {
     let redis_dir = dir.path().join("redis");
     std::fs::create_dir(&redis_dir).expect("redis dir");
     let port = free_port();
-    let mut redis = Redis::start(&redis_dir, port).await;
+    let mut redis = tokio::task::block_in_place(|| durable_redis(&redis_dir, port));
     let url = redis.url();
     // The file log must not be used in Redis mode: point it somewhere to check that.
     let file_log = dir.path().join("labels.log");
@@ -1356,7 +1261,7 @@ async fn redis_log_keeps_every_acknowledged_label_across_a_sigkill() {
 
     // Redis itself crashes too: with appendfsync always, nothing it acknowledged is lost.
     redis.kill();
-    let mut redis = Redis::start(&redis_dir, port).await;
+    tokio::task::block_in_place(|| redis.restart());
     let reloaded = read_stream(&url).await;
     assert_eq!(
         reloaded, all,

@@ -1,12 +1,16 @@
 //! The gRPC API through the real network path: the real `build_app` and `serve` on
 //! `127.0.0.1:0` with a tonic client, plus the real binary for startup and signal handling.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::{free_port, ChildGuard};
 use common::{check_from, check_req, TestServer, HAM, SPAM};
 use hamgate::config::{hash_key, Settings, SiteSettings};
 use hamgate::grpc::pb;
@@ -623,18 +627,6 @@ async fn test_calls_do_not_change_reputation() {
 
 const BIN: &str = env!("CARGO_BIN_EXE_hamgate");
 
-/// Kills the child (our own, by its handle) if a test fails before it exits.
-struct ChildGuard(Option<Child>);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn hamgate_cmd(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
@@ -649,14 +641,6 @@ fn hamgate_cmd(args: &[&str]) -> Command {
         }
     }
     cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// Waits at most `within` for the child to exit; returns its output, or kills it and panics.

@@ -6,6 +6,9 @@
 //! log-odds path equals their difference, that normalised class log-probabilities agree, and that
 //! every prediction is the same.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 

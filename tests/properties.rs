@@ -31,6 +31,9 @@
 //!
 //! That is [`WORD_TOKEN_BOUND`], and it bounds every comment ([`MAX_TOKENS`]).
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::sync::OnceLock;
 

@@ -6,6 +6,9 @@
 //! What buf has no rule for is checked here over the compiled descriptors the server serves:
 //! no name a major client language reserves, times as Timestamp/Duration, no hard-coded limits.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

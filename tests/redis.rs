@@ -4,10 +4,12 @@
 //! Every test starts its own Redis (never the system one on 6379) and kills it when done, on
 //! success and on panic alike ([`RedisServer`]'s `Drop`).
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
@@ -21,149 +23,12 @@ use hamgate::grpc::pb::comment_filter_client::CommentFilterClient;
 use hamgate::reputation::redis::key_of;
 use hamgate::reputation::{IdentityHasher, IdentityKind};
 
+use common::process::free_port;
+use common::redis_server::RedisServer;
+
 // ---------------------------------------------------------------------------------------------
-// Harness: redis-server
+// Harness: `redis-server` comes from tests/common (RedisServer, free_port).
 // ---------------------------------------------------------------------------------------------
-
-/// How long a Redis server may take to answer PING after it is spawned.
-const REDIS_START_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A free loopback port: bind port 0, note what the kernel chose, let it go.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
-}
-
-/// `redis-cli -p PORT ARGS...`, its stdout trimmed; `None` when it failed.
-fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
-    let out = Command::new("redis-cli")
-        .arg("-h")
-        .arg("127.0.0.1")
-        .arg("-p")
-        .arg(port.to_string())
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// A `redis-server` child process on its own port and data directory, without persistence.
-/// Killed (SIGKILL) on drop, so no test leaves one behind, even when it panics.
-struct RedisServer {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    /// Starts a server on a free port.
-    fn start() -> RedisServer {
-        RedisServer::start_on(free_port())
-    }
-
-    /// Starts a server on `port` and waits until it answers.
-    fn start_on(port: u16) -> RedisServer {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let mut server = RedisServer {
-            port,
-            dir,
-            child: None,
-        };
-        server.spawn();
-        server
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("redis.log")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn spawn(&mut self) {
-        assert!(self.child.is_none(), "redis-server is already running");
-        let log: File = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("redis log file");
-        let child = Command::new("redis-server")
-            .arg("--port")
-            .arg(self.port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("redis-server starts (is it installed? scripts/test installs it)");
-        let pid = child.id();
-        self.child = Some(child);
-
-        let deadline = Instant::now() + REDIS_START_TIMEOUT;
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().expect("wait on redis-server"))
-            {
-                self.child = None;
-                panic!(
-                    "redis-server on port {} exited at start-up ({status}):\n{}",
-                    self.port,
-                    self.log()
-                );
-            }
-            if redis_cli(self.port, &["ping"]).as_deref() == Some("PONG") {
-                // Make sure it is our server that answers, not another one on the same port.
-                let info = redis_cli(self.port, &["info", "server"]).unwrap_or_default();
-                assert!(
-                    info.lines()
-                        .any(|l| l.trim() == format!("process_id:{pid}")),
-                    "another process answers on port {}:\n{info}",
-                    self.port
-                );
-                return;
-            }
-            if Instant::now() > deadline {
-                self.kill();
-                panic!(
-                    "redis-server on port {} did not answer PING within {:?}:\n{}",
-                    self.port,
-                    REDIS_START_TIMEOUT,
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGKILL, and reap it.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// A fresh server on the same port (empty: there is no persistence).
-    fn restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn redis_url(port: u16) -> String {
     format!("redis://127.0.0.1:{port}/")
@@ -656,7 +521,7 @@ async fn starts_without_redis_and_connects_when_it_appears() {
     }
     assert!(calls >= 3);
 
-    let redis = tokio::task::block_in_place(|| RedisServer::start_on(port));
+    let redis = tokio::task::block_in_place(|| RedisServer::start_with(port, &[]));
     let recovery = hg.wait_store(Duration::from_secs(10)).await;
     eprintln!("hamgate reached Redis {recovery:?} after it started");
     // Degraded answers recorded nothing.

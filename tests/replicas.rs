@@ -7,12 +7,16 @@
 //! feedback changes the reputation that B sees, and the sites' layers of both learn the same
 //! labels; a retrain is served by B within seconds; a rollback restores the old version on both.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::redis_server::RedisServer;
+use common::redis_server::{free_cluster_port, redis_cli};
 use common::{check_from, check_req, TestServer};
 use hamgate::comment::Label;
 use hamgate::config::{hash_key, ReputationBackend, Settings, SiteSettings};
@@ -40,99 +44,26 @@ fn with_key<T>(msg: T, key: &str) -> Request<T> {
 // ---------------------------------------------------------------------------------------------
 // Redis processes.
 
-/// A free loopback port whose cluster bus port (port + 10000) is free too.
-fn free_port() -> u16 {
-    loop {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = l.local_addr().expect("addr").port();
-        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
-            return port;
-        }
-    }
-}
-
-fn redis_cli(args: &[&str]) -> Option<String> {
-    let out = Command::new("redis-cli")
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// `redis-server` processes, killed on drop (also when the test panics).
+/// `redis-server` processes (tests/common's [`RedisServer`]), each killed on drop (also when the
+/// test panics).
 struct Redis {
-    ports: Vec<u16>,
-    children: Vec<Child>,
-    _dir: tempfile::TempDir,
+    nodes: Vec<RedisServer>,
 }
 
 impl Redis {
-    fn spawn(dir: &Path, port: u16, extra: &[&str]) -> Child {
-        let data = dir.join(port.to_string());
-        std::fs::create_dir_all(&data).expect("data dir");
-        let log = std::fs::File::create(data.join("redis.log")).expect("log file");
-        Command::new("redis-server")
-            .arg("--port")
-            .arg(port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&data)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("redis-server starts (scripts/test installs it)")
-    }
-
-    fn wait_for_ping(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for port in &self.ports {
-            let p = port.to_string();
-            while redis_cli(&["-p", &p, "ping"]).as_deref() != Some("PONG") {
-                assert!(
-                    Instant::now() < deadline,
-                    "redis-server on {port} did not start"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-
     /// One server.
     fn single() -> Redis {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let child = Redis::spawn(dir.path(), port, &[]);
-        let r = Redis {
-            ports: vec![port],
-            children: vec![child],
-            _dir: dir,
-        };
-        r.wait_for_ping();
-        r
+        Redis {
+            nodes: vec![RedisServer::start()],
+        }
     }
 
     /// A cluster of three masters, no replicas, every slot assigned.
     fn cluster() -> Redis {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut ports = Vec::new();
-        while ports.len() < 3 {
-            let p = free_port();
-            if !ports.contains(&p) {
-                ports.push(p);
-            }
-        }
-        let children = ports
-            .iter()
-            .map(|&p| {
-                Redis::spawn(
-                    dir.path(),
-                    p,
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                RedisServer::start_with(
+                    free_cluster_port(),
                     &[
                         "--cluster-enabled",
                         "yes",
@@ -144,23 +75,17 @@ impl Redis {
                 )
             })
             .collect();
-        let r = Redis {
-            ports,
-            children,
-            _dir: dir,
-        };
-        r.wait_for_ping();
-        let nodes: Vec<String> = r.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let r = Redis { nodes };
+        let addrs: Vec<String> = r.ports().map(|p| format!("127.0.0.1:{p}")).collect();
         let mut args = vec!["--cluster", "create"];
-        args.extend(nodes.iter().map(String::as_str));
+        args.extend(addrs.iter().map(String::as_str));
         args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
-        redis_cli(&args).expect("redis-cli --cluster create succeeds");
+        redis_cli(r.nodes[0].port, &args).expect("redis-cli --cluster create succeeds");
         // Every node must agree the cluster is whole before clients use it.
         let deadline = Instant::now() + Duration::from_secs(20);
-        for port in &r.ports {
-            let p = port.to_string();
+        for port in r.ports() {
             loop {
-                let info = redis_cli(&["-p", &p, "cluster", "info"]).unwrap_or_default();
+                let info = redis_cli(port, &["cluster", "info"]).unwrap_or_default();
                 if info.lines().any(|l| l.trim() == "cluster_state:ok") {
                     break;
                 }
@@ -174,11 +99,15 @@ impl Redis {
         r
     }
 
+    fn ports(&self) -> impl Iterator<Item = u16> + '_ {
+        self.nodes.iter().map(|n| n.port)
+    }
+
     /// The `redis_url` setting: one URL, or the seed nodes separated by commas.
     fn url(&self) -> String {
-        self.ports
+        self.nodes
             .iter()
-            .map(|p| format!("redis://127.0.0.1:{p}/"))
+            .map(RedisServer::url)
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -186,25 +115,15 @@ impl Redis {
     /// Keys of every node matching `pattern`.
     fn keys(&self, pattern: &str) -> Vec<(u16, String)> {
         let mut out = Vec::new();
-        for port in &self.ports {
-            let p = port.to_string();
-            let text = redis_cli(&["-p", &p, "--scan", "--pattern", pattern]).unwrap_or_default();
+        for port in self.ports() {
+            let text = redis_cli(port, &["--scan", "--pattern", pattern]).unwrap_or_default();
             out.extend(
                 text.lines()
                     .filter(|l| !l.is_empty())
-                    .map(|k| (*port, k.to_string())),
+                    .map(|k| (port, k.to_string())),
             );
         }
         out
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 

@@ -3,12 +3,15 @@
 //! `GetStats`, `/metrics` and the health endpoints through a real HTTP client. The Redis test
 //! runs two servers on one real `redis-server` and sees each one's counts from the other.
 
+// A test may panic: unwrap and expect are denied outside tests only (Cargo.toml, clippy.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::redis_server::RedisServer;
 use common::{check_req, http_get, TestServer, HAM, SPAM};
 use hamgate::config::{hash_key, ReputationBackend, Settings, SiteSettings};
 use hamgate::grpc::pb;
@@ -649,57 +652,6 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
 // ---------------------------------------------------------------------------------------------
 // Redis: two replicas, one set of buckets
 // ---------------------------------------------------------------------------------------------
-
-/// A `redis-server` on a free port, without persistence, killed on drop.
-struct RedisServer {
-    port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "no", "--dir"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server runs (scripts/test installs it)");
-        let server = RedisServer {
-            port,
-            child,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn two_replicas_on_one_redis_see_each_others_counts() {

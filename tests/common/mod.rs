@@ -1,7 +1,12 @@
 //! The in-process server harness shared by the network tests: the real `build_app` and
 //! `serve_all` (gRPC and HTTP) on `127.0.0.1:0`, a oneshot for the shutdown future, a tonic
-//! client, and a tiny HTTP/1.1 client.
+//! client, and a tiny HTTP/1.1 client. Beside it, what tests of the real binary and of Redis
+//! share: a free port and a child-process guard ([`process`]), and a `redis-server` launcher
+//! ([`redis_server`]).
 #![allow(dead_code)]
+
+pub mod process;
+pub mod redis_server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
