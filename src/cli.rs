@@ -72,6 +72,27 @@ pub enum Command {
     Score(ScoreArgs),
     /// Read corpora, deduplicate them and write the neutral JSONL format.
     Corpus(CorpusArgs),
+    /// Check a settings file, or print the settings `serve` would run with.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `hamgate config`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a settings file (with the environment applied, as `serve` would): prints `ok`,
+    /// or the error naming the key, and exits 1.
+    Check {
+        /// The TOML settings file.
+        file: PathBuf,
+    },
+    /// Print the effective settings as TOML: defaults, the file, the environment (the
+    /// reputation secret masked).
+    Show {
+        /// The TOML settings file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Model hyperparameters shared by `train` and `eval --cv`.
@@ -439,6 +460,17 @@ pub fn run(cli: Cli, log: &LogFilter) -> Result<()> {
         }
         Command::ModelInfo { model, model_dir } => cmd_model_info(model, model_dir),
         Command::Corpus(a) => cmd_corpus(a),
+        Command::Config(ConfigCommand::Check { file }) => {
+            let settings = hamgate::config::Settings::load(Some(&file))?;
+            settings.validate()?;
+            println!("ok: {}", file.display());
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Show { config }) => {
+            let settings = hamgate::config::Settings::load(config.as_deref())?;
+            print!("{}", settings.to_toml_masked()?);
+            Ok(())
+        }
     }
 }
 

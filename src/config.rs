@@ -38,6 +38,15 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// An environment variable of the `HAMGATE_SECTION__KEY` scheme names no setting or has a
+    /// value the setting does not take.
+    #[error("environment variable {name}: {message}")]
+    EnvPath {
+        /// The variable.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The settings contradict each other or are unsafe.
     #[error("{0}")]
     Invalid(String),
@@ -281,8 +290,95 @@ impl Settings {
             }
             None => Settings::default(),
         };
+        settings.apply_env_paths(std::env::vars())?;
         settings.apply_env(|name| std::env::var(name).ok())?;
         Ok(settings)
+    }
+
+    /// Applies variables of the general scheme, one for every setting: `HAMGATE_` then the
+    /// setting's path in upper case with `__` between the levels, e.g.
+    /// `HAMGATE_FEEDBACK__SITE_LABELS_PER_HOUR=100`, `HAMGATE_LIMITS__MAX_BATCH=500`,
+    /// `HAMGATE_SITES__BLOG__KEY_SHA256='["9f86..."]'` (site names in lower case). The value is
+    /// read as a TOML value (a number, `true`, an array, a quoted string) and otherwise taken as a
+    /// string. Variables without `__` are the named ones of [`Settings::apply_env`].
+    pub fn apply_env_paths(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        let mut vars: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("HAMGATE_") && name.contains("__"))
+            .collect();
+        vars.sort();
+        for (name, value) in vars {
+            let path: Vec<String> = name
+                .trim_start_matches("HAMGATE_")
+                .split("__")
+                .map(str::to_ascii_lowercase)
+                .collect();
+            let err = |message: String| ConfigError::EnvPath {
+                name: name.clone(),
+                message,
+            };
+            if path.iter().any(String::is_empty) {
+                return Err(err("an empty level in the setting's path".into()));
+            }
+            let typed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"));
+            let candidates = typed
+                .into_iter()
+                .chain(std::iter::once(toml::Value::String(value.clone())));
+            let mut last_error = String::new();
+            let mut applied = false;
+            for candidate in candidates {
+                match self.with_path(&path, candidate) {
+                    Ok(next) => {
+                        *self = next;
+                        applied = true;
+                        break;
+                    }
+                    Err(e) => last_error = e,
+                }
+            }
+            if !applied {
+                return Err(err(format!(
+                    "`{}` does not take `{value}`: {last_error}",
+                    path.join(".")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// These settings with the one at `path` set to `value`, checked by deserialising the whole.
+    fn with_path(&self, path: &[String], value: toml::Value) -> Result<Settings, String> {
+        let mut root = toml::Value::try_from(self).map_err(|e| e.to_string())?;
+        let (last, parents) = path.split_last().ok_or("an empty path")?;
+        let mut node = &mut root;
+        for key in parents {
+            let table = node
+                .as_table_mut()
+                .ok_or_else(|| format!("`{key}` is not a section"))?;
+            node = table
+                .entry(key.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        }
+        let table = node
+            .as_table_mut()
+            .ok_or_else(|| format!("`{last}` is not in a section"))?;
+        table.insert(last.clone(), value);
+        root.try_into::<Settings>()
+            .map_err(|e| e.message().to_string())
+    }
+
+    /// The settings as TOML, for `hamgate config show`, with the reputation secret masked.
+    pub fn to_toml_masked(&self) -> Result<String, ConfigError> {
+        let mut shown = self.clone();
+        if shown.reputation.secret.is_some() {
+            shown.reputation.secret = Some("********".into());
+        }
+        toml::to_string(&shown).map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     /// Applies `HAMGATE_...` variables read through `get` (a parameter so tests need not touch

@@ -650,3 +650,70 @@ fn an_invalid_log_filter_is_refused_by_name() {
         assert!(o.stdout.is_empty(), "{cmd}: {}", stdout(&o));
     }
 }
+
+#[test]
+fn config_check_names_the_bad_key_and_config_show_prints_the_effective_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = manifest_path("deploy/hamgate.example.toml");
+    let out = run(&["config", "check", good.to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("ok: "), "{}", stdout(&out));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[feedback]\nsite_labels_per_huor = 5\n").unwrap();
+    let out = run(&["config", "check", bad.to_str().unwrap()], b"");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("site_labels_per_huor") && err.contains("bad.toml"),
+        "{err}"
+    );
+
+    let inverted = dir.path().join("unsafe.toml");
+    std::fs::write(&inverted, "grpc_addr = \"0.0.0.0:50051\"\n").unwrap();
+    let out = run(&["config", "check", inverted.to_str().unwrap()], b"");
+    assert!(
+        !out.status.success(),
+        "an open site on 0.0.0.0 passed the check"
+    );
+    assert!(
+        stderr(&out).contains("insecure-no-auth"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Every setting is reachable from the environment; the secret is never shown.
+    let out = run_with(
+        &["config", "show"],
+        b"",
+        &[
+            ("HAMGATE_FEEDBACK__SITE_LABELS_PER_HOUR", "17"),
+            ("HAMGATE_LIMITS__MAX_BATCH", "250"),
+            ("HAMGATE_SITES__BLOG__KEY_SHA256", "[\"abc123\"]"),
+            ("HAMGATE_REPUTATION_SECRET", "do-not-print-me"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: toml::Table = stdout(&out).parse().expect("config show prints TOML");
+    assert_eq!(
+        shown["feedback"]["site_labels_per_hour"].as_integer(),
+        Some(17)
+    );
+    assert_eq!(shown["limits"]["max_batch"].as_integer(), Some(250));
+    assert_eq!(
+        shown["sites"]["blog"]["key_sha256"][0].as_str(),
+        Some("abc123")
+    );
+    assert_eq!(shown["reputation"]["secret"].as_str(), Some("********"));
+    assert!(!stdout(&out).contains("do-not-print-me"));
+
+    // A variable that names no setting, or a value the setting does not take, is refused by name.
+    for (name, value) in [
+        ("HAMGATE_FEEDBACK__NO_SUCH_KEY", "1"),
+        ("HAMGATE_LIMITS__MAX_BATCH", "lots"),
+    ] {
+        let out = run_with(&["config", "show"], b"", &[(name, value)]);
+        assert!(!out.status.success(), "{name}={value} was taken");
+        assert!(stderr(&out).contains(name), "{}", stderr(&out));
+    }
+}
