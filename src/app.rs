@@ -668,16 +668,12 @@ impl App {
         let unavailable = |e: crate::model_store::ModelStoreError| {
             AppError::Unavailable(format!("the model store ({}): {e}", store.name()))
         };
-        if store
+        let first_version = store
             .current_version()
             .await
             .map_err(unavailable)?
             .is_none()
-        {
-            // The model in service becomes the store's first version, so a rollback can
-            // return to it.
-            store.install(&current).await.map_err(unavailable)?;
-        }
+            .then(|| current.clone());
         // Training is seconds of CPU: off the async workers.
         let (candidate, report) = tokio::task::spawn_blocking(move || {
             let corpus = crate::corpus::read_corpus(&base_paths).map_err(|e| e.to_string())?;
@@ -697,6 +693,11 @@ impl App {
         .map_err(|e| AppError::Internal(e.to_string()))?
         .map_err(AppError::FailedPrecondition)?;
         if report.accepted {
+            // Nothing is written unless a candidate goes in: then the model it replaces becomes
+            // the store's first version, if it has none, so a rollback can return to it.
+            if let Some(first) = &first_version {
+                store.install(first).await.map_err(unavailable)?;
+            }
             let version = store.install(&candidate).await.map_err(unavailable)?;
             self.swap_model(candidate, version);
             self.after_swap().await;
@@ -1074,6 +1075,7 @@ impl App {
             None => (None, None),
         };
         let policy = slot.policy(&caller.site);
+        let honeypot_filled = !input.honeypot.trim().is_empty();
         let decision = decide(
             policy,
             &Signals {
@@ -1082,15 +1084,14 @@ impl App {
                 reputation,
                 site_reputation,
                 links: text.links,
-                honeypot_filled: !input.honeypot.trim().is_empty(),
+                honeypot_filled,
             },
         );
 
         // What the verdict teaches the sender's identifiers (see `policy::teaches`); test
         // calls never teach.
         let text_verdict = policy.thresholds.decide(text.log_odds);
-        let learned =
-            crate::policy::teaches(&decision, text_verdict, !input.honeypot.trim().is_empty());
+        let learned = crate::policy::teaches(&decision, text_verdict, honeypot_filled);
         if let (Some(label), false, false) = (learned, input.is_test, degraded) {
             // Both stores take this without waiting on the network: the embedded one updates
             // in place, the Redis one queues the write for its writer task.

@@ -96,17 +96,21 @@ fn retrain_never_creates_or_touches_a_label_log_and_a_failed_retrain_writes_noth
     let models_arg = models.to_str().expect("utf-8");
     let (path, bytes) = victim(dir.path());
 
+    let retrain = |labels: &Path, model_dir: &str| {
+        hamgate(
+            &[
+                "retrain",
+                "--labels",
+                labels.to_str().expect("utf-8"),
+                "--model-dir",
+                model_dir,
+            ],
+            &[],
+        )
+    };
+
     // A label log path that is a model file: refused, untouched.
-    let out = hamgate(
-        &[
-            "retrain",
-            "--labels",
-            path.to_str().expect("utf-8"),
-            "--model-dir",
-            models_arg,
-        ],
-        &[],
-    );
+    let out = retrain(&path, models_arg);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("is not a hamgate label log"),
@@ -117,16 +121,7 @@ fn retrain_never_creates_or_touches_a_label_log_and_a_failed_retrain_writes_noth
 
     // A missing one: an error naming it, not an empty log created.
     let missing = dir.path().join("missing.log");
-    let out = hamgate(
-        &[
-            "retrain",
-            "--labels",
-            missing.to_str().expect("utf-8"),
-            "--model-dir",
-            models_arg,
-        ],
-        &[],
-    );
+    let out = retrain(&missing, models_arg);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("missing.log"), "{err}");
@@ -157,19 +152,7 @@ fn retrain_never_creates_or_touches_a_label_log_and_a_failed_retrain_writes_noth
         }
     });
     let log_bytes = std::fs::read(&log_path).expect("read");
-    let retrain = |dir_arg: &str| {
-        hamgate(
-            &[
-                "retrain",
-                "--labels",
-                log_path.to_str().expect("utf-8"),
-                "--model-dir",
-                dir_arg,
-            ],
-            &[],
-        )
-    };
-    let out = retrain(models_arg);
+    let out = retrain(&log_path, models_arg);
     assert!(!out.status.success(), "a retrain on 10 labels succeeded");
     assert!(stderr(&out).contains("labels"), "{}", stderr(&out));
     assert!(
@@ -185,7 +168,7 @@ fn retrain_never_creates_or_touches_a_label_log_and_a_failed_retrain_writes_noth
         .expect("install");
     let before = snapshot(&existing);
     assert!(before.keys().any(|p| p.ends_with("CURRENT")));
-    let out = retrain(existing.to_str().expect("utf-8"));
+    let out = retrain(&log_path, existing.to_str().expect("utf-8"));
     assert!(!out.status.success());
     assert_eq!(
         snapshot(&existing),
@@ -514,4 +497,42 @@ async fn labels_past_their_retention_leave_the_log_when_the_server_starts() {
         .await
         .expect("stops")
         .expect("clean");
+}
+
+#[tokio::test]
+async fn a_retrain_rpc_that_fails_leaves_the_model_directory_as_it_was() {
+    const ADMIN: &str = "admin-key-for-the-test";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = dir.path().join("models");
+    let mut settings = Settings::default();
+    settings.feedback.label_log = dir.path().join("labels.log");
+    settings.model_dir = Some(models.clone());
+    settings.admin_key_sha256 = Some(hamgate::config::hash_key(ADMIN));
+    let server = TestServer::start(settings).await;
+    let before = snapshot(&models);
+    let mut client = server.client().await;
+    // Three labels: far too few to judge a candidate on.
+    for text in ["one", "two", "three"] {
+        client
+            .feedback(pb::FeedbackRequest {
+                target: Some(pb::feedback_request::Target::Check(check_req(text))),
+                label: pb::Label::Ham as i32,
+                ..Default::default()
+            })
+            .await
+            .expect("feedback");
+    }
+    let mut req = tonic::Request::new(pb::RetrainRequest {});
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {ADMIN}").parse().expect("ascii"),
+    );
+    let err = client.retrain(req).await.expect_err("too few labels");
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+    assert_eq!(
+        snapshot(&models),
+        before,
+        "a failed Retrain wrote to the model directory"
+    );
+    assert!(!models.join("CURRENT").exists());
 }

@@ -334,7 +334,12 @@ impl FileLabelLog {
             report.quarantine = Some(write_quarantine(&path, &bytes, &recovered)?);
         }
         let valid_bytes = if report.upgraded_from.is_some() || !recovered.damaged.is_empty() {
-            rewrite(&path, &bytes, &recovered.frames, layout_is_v1(&layout))?
+            rewrite(
+                &path,
+                &bytes,
+                &recovered.frames,
+                matches!(layout, Layout::V1),
+            )?
         } else if let Some(tail) = recovered.tail {
             let file = OpenOptions::new()
                 .write(true)
@@ -590,11 +595,9 @@ impl Writer {
                 }
                 other => later = Some(other),
             }
+            // Only an expiry is ever left over: appends were batched above.
             if let Some(Job::Expire { before, ack }) = later {
                 let _ = ack.send(self.expire(before));
-            } else if let Some(Job::Append(p)) = later {
-                batch.push(p);
-                self.commit(&mut batch, &mut buf);
             }
         }
         tracing::debug!(path = %self.path.display(), "label log writer stopped");
@@ -763,10 +766,6 @@ pub fn encode_frame(seq: u64, record: &LabelRecord) -> Result<Vec<u8>, LabelLogE
     let mut frame = Vec::with_capacity(HEADER_BYTES + payload.len());
     push_frame(&mut frame, seq, &payload);
     Ok(frame)
-}
-
-fn layout_is_v1(layout: &Layout) -> bool {
-    matches!(layout, Layout::V1)
 }
 
 /// Decides what `bytes` (a whole file) are, refusing anything that is not a label log.
@@ -1805,7 +1804,6 @@ mod tests {
         let path = dir.path().join("labels.log");
         let (log, _) = FileLabelLog::open(&path).expect("open");
         let log = Arc::new(log);
-        let started = Instant::now();
         let tasks: Vec<_> = (1..=N)
             .map(|i| {
                 let log = Arc::clone(&log);
@@ -1817,11 +1815,12 @@ mod tests {
             let (i, seq) = task.await.expect("task");
             acks.push((i, seq.expect("append")));
         }
-        let elapsed = started.elapsed();
-        eprintln!(
-            "{N} concurrent appends took {elapsed:?} with {} fsyncs (mean group {:.1})",
-            log.syncs(),
-            N as f64 / log.syncs().max(1) as f64
+        // Group commit: concurrent appends share fsyncs (2-5 in all when measured; a tenth of
+        // the appends is far above anything seen, and still proves the sharing).
+        assert!(
+            log.syncs() < N / 10,
+            "{} fsyncs for {N} concurrent appends",
+            log.syncs()
         );
 
         let all = log.read_all().await.expect("read_all");
