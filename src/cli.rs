@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use hamgate::comment::Comment;
 use hamgate::corpus::{dedup, read_corpus, DedupStats, Example};
-use hamgate::eval::{cross_validate_groups, predict, report, Report};
+use hamgate::eval::{cross_validate, predict_as, report, report_by, Deciding, HoldOut, Report};
 use hamgate::model::{train, Model, NbParams, TrainParams, Variant};
 
 /// hamgate: a self-hosted comment spam filter.
@@ -114,6 +114,17 @@ pub struct ModelArgs {
     /// margin under the 5% aimed at, as unseen data spreads wider than validation scores).
     #[arg(long, default_value_t = TrainParams::default().spam_accept_target)]
     pub spam_accept: f64,
+    /// Weigh every (source, class) of the training data alike (true / false).
+    #[arg(long, default_value_t = TrainParams::default().balance_sources, action = clap::ArgAction::Set)]
+    pub balance_sources: bool,
+    /// For a new site: largest fraction of any held-out source's ham the reject threshold may
+    /// reject (fitted leave-one-source-out).
+    #[arg(long, default_value_t = TrainParams::default().unseen_ham_reject)]
+    pub unseen_ham_reject: f64,
+    /// For a new site: largest fraction of any held-out source's spam the accept threshold may
+    /// accept.
+    #[arg(long, default_value_t = TrainParams::default().unseen_spam_accept)]
+    pub unseen_spam_accept: f64,
 }
 
 impl ModelArgs {
@@ -127,6 +138,9 @@ impl ModelArgs {
             ham_reject_target: self.ham_reject,
             spam_accept_target: self.spam_accept,
             folds: 5,
+            balance_sources: self.balance_sources,
+            unseen_ham_reject: self.unseen_ham_reject,
+            unseen_spam_accept: self.unseen_spam_accept,
             created_at: created_at(),
         }
     }
@@ -268,9 +282,15 @@ pub struct EvalArgs {
     /// Corpus files or directories to evaluate on (deduplicated first).
     #[arg(long, required = true, num_args = 1..)]
     pub corpus: Vec<PathBuf>,
-    /// Cross-validate instead: `group` trains on all groups but one and tests on it, for each.
-    #[arg(long, value_parser = ["group"])]
+    /// Cross-validate instead: `group` trains on all groups but one and tests on it, for each;
+    /// `source` does the same by source (a record's `source` field, else the file or directory
+    /// named here) and reports each held-out source as well as the pooled figures.
+    #[arg(long, value_parser = ["group", "source"])]
     pub cv: Option<String>,
+    /// Decide as the service does for a site with too few labels of its own (`new-site`, the
+    /// default), or with the thresholds fitted on seen kinds of text (`trained`).
+    #[arg(long = "as", value_parser = ["new-site", "trained"], default_value = "new-site")]
+    pub deciding: String,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -764,25 +784,42 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
 
 fn cmd_eval(a: EvalArgs) -> Result<()> {
     let (examples, stats, digest) = load_dedup(&a.corpus)?;
+    let mut parts = Vec::new();
+    let deciding = if a.deciding == "trained" {
+        Deciding::Trained
+    } else {
+        Deciding::NewSite
+    };
     let (preds, what) = match (&a.cv, &a.model) {
-        (Some(_), _) => {
+        (Some(cv), _) => {
             let params = a.params.params();
-            let groups = hamgate::corpus::groups(&examples);
-            let fits = groups
+            let hold_out = if cv == "source" {
+                HoldOut::Source
+            } else {
+                HoldOut::Group
+            };
+            let keys = hold_out.keys(&examples);
+            let fits = keys
                 .iter()
-                .map(|g| {
-                    let rest: Vec<Example> =
-                        examples.iter().filter(|e| &e.group != g).cloned().collect();
+                .map(|k| {
+                    let rest: Vec<Example> = examples
+                        .iter()
+                        .filter(|e| hold_out.key(e) != k)
+                        .cloned()
+                        .collect();
                     hamgate::model::train::fold_assignment(&rest, params.folds).1 as u64 + 1
                 })
                 .sum();
             let bar = progress(fits, "cross-validating");
-            let preds = cross_validate_groups(&examples, &params, &|| bar.inc(1))
+            let preds = cross_validate(&examples, &params, hold_out, deciding, &|| bar.inc(1))
                 .map_err(anyhow::Error::msg)?;
             bar.finish_and_clear();
+            if hold_out == HoldOut::Source || HoldOut::Source.keys(&examples).len() > 1 {
+                parts = report_by(&examples, &preds, HoldOut::Source);
+            }
             (
                 preds,
-                format!("leave-one-group-out over {} groups", groups.len()),
+                format!("leave-one-{cv}-out over {} {cv}s", keys.len()),
             )
         }
         (None, model_path) => {
@@ -794,7 +831,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
             if model.header().corpus_digest == digest {
                 bail!("{what} was trained on this very corpus; evaluate on data it did not see (or use --cv group)");
             }
-            (predict(&model, &examples), what)
+            (predict_as(&model, &examples, deciding), what)
         }
     };
     if let Some(path) = &a.predictions {
@@ -806,10 +843,32 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
         if let Some(obj) = v.as_object_mut() {
             obj.insert("evaluated".into(), what.into());
             obj.insert("dedup".into(), serde_json::to_value(stats)?);
+            if !parts.is_empty() {
+                obj.insert("sources".into(), serde_json::to_value(&parts)?);
+            }
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print_report(&r, &what, &stats);
+        if !parts.is_empty() {
+            println!("by source:");
+            println!(
+                "  source                n     AUC     F1  ham rejected  spam accepted   held"
+            );
+            for p in &parts {
+                let r = &p.report;
+                println!(
+                    "  {:<16} {:>6}  {:.4}  {:.3}  {:>11.2}%  {:>12.2}%  {:>5.1}%",
+                    p.source,
+                    r.n,
+                    r.auc,
+                    r.f1,
+                    100.0 * r.ham_rejected,
+                    100.0 * r.spam_accepted,
+                    100.0 * r.held
+                );
+            }
+        }
     }
     Ok(())
 }

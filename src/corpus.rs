@@ -39,6 +39,10 @@ pub struct Example {
     /// The site it was posted on, if known.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub site: String,
+    /// The source it comes from (a collection, a blog), for leave-one-source-out evaluation:
+    /// the record's own `source` field, else the file or directory named to [`read_corpus`].
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
 }
 
 /// What went wrong reading a corpus. The message names the file and, where it applies, the line.
@@ -92,8 +96,10 @@ pub struct DedupStats {
 /// Reads every corpus file named (directories expand to their files in name order).
 pub fn read_corpus(paths: &[PathBuf]) -> Result<Corpus, CorpusError> {
     let mut files = Vec::new();
+    let mut named_by = Vec::new();
     for path in paths {
         expand(path, &mut files)?;
+        named_by.resize(files.len(), source_name(path));
     }
     let mut examples = Vec::new();
     let mut hasher = Sha256::new();
@@ -113,12 +119,18 @@ pub fn read_corpus(paths: &[PathBuf]) -> Result<Corpus, CorpusError> {
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
     }
-    for file in &files {
+    for (file, source_of_file) in files.iter().zip(&named_by) {
         let bytes = std::fs::read(file).map_err(|source| CorpusError::Io {
             path: file.clone(),
             source,
         })?;
+        let start = examples.len();
         read_file(file, &bytes, &mut examples)?;
+        for ex in examples.iter_mut().skip(start) {
+            if ex.source.is_empty() {
+                ex.source.clone_from(source_of_file);
+            }
+        }
     }
     if examples.is_empty() {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
@@ -126,6 +138,27 @@ pub fn read_corpus(paths: &[PathBuf]) -> Result<Corpus, CorpusError> {
     }
     let digest = format!("sha256:{}", hex(&hasher.finalize()));
     Ok(Corpus { examples, digest })
+}
+
+/// The source a path on the command line names: a directory's name, or a file's stem.
+fn source_name(path: &Path) -> String {
+    let name = if path.is_dir() {
+        path.file_name()
+    } else {
+        path.file_stem().map(std::ffi::OsStr::new)
+    };
+    name.map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// The distinct sources of `examples`, in order of first appearance.
+pub fn sources(examples: &[Example]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    examples
+        .iter()
+        .filter(|e| seen.insert(e.source.as_str()))
+        .map(|e| e.source.clone())
+        .collect()
 }
 
 fn expand(path: &Path, files: &mut Vec<PathBuf>) -> Result<(), CorpusError> {
@@ -197,6 +230,8 @@ struct JsonlRecord {
     site: String,
     #[serde(default)]
     group: String,
+    #[serde(default)]
+    source: String,
 }
 
 fn read_jsonl(path: &Path, text: &str, out: &mut Vec<Example>) -> Result<(), CorpusError> {
@@ -233,6 +268,7 @@ fn read_jsonl(path: &Path, text: &str, out: &mut Vec<Example>) -> Result<(), Cor
             label,
             group: rec.group,
             site: rec.site,
+            source: rec.source,
         });
     }
     Ok(())
@@ -286,6 +322,7 @@ fn read_youtube_csv(path: &Path, text: &str, out: &mut Vec<Example>) -> Result<(
             label,
             group: group.clone(),
             site: String::new(),
+            source: String::new(),
         });
     }
     Ok(())
@@ -333,6 +370,7 @@ fn read_sms(path: &Path, text: &str, out: &mut Vec<Example>) -> Result<(), Corpu
             label,
             group: "sms".into(),
             site: String::new(),
+            source: String::new(),
         });
     }
     Ok(())
@@ -452,6 +490,7 @@ mod tests {
             label: l,
             group: String::new(),
             site: String::new(),
+            source: String::new(),
         };
         let (kept, stats) = dedup(vec![
             ex("Check out this video", Label::Spam),

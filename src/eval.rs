@@ -172,15 +172,40 @@ pub fn auc(preds: &[Prediction]) -> f64 {
     }
 }
 
-/// Scores `examples` with `model` and its thresholds.
+/// Which of a model's calibrations and thresholds decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Deciding {
+    /// As the service decides for a site with too few labels of its own: the calibration and
+    /// thresholds fitted on unseen sources (when the model has them).
+    #[default]
+    NewSite,
+    /// With the main calibration and thresholds, fitted on held-out parts of the training
+    /// sources (text of a kind the model has seen).
+    Trained,
+}
+
+/// Scores `examples` with `model` as a new site would see them ([`Deciding::NewSite`]).
 pub fn predict(model: &Model, examples: &[Example]) -> Vec<Prediction> {
+    predict_as(model, examples, Deciding::NewSite)
+}
+
+/// Scores `examples` with `model`, deciding as `deciding` says.
+pub fn predict_as(model: &Model, examples: &[Example], deciding: Deciding) -> Vec<Prediction> {
     let mut scratch = Scratch::default();
     let mut feats = Vec::new();
-    let thresholds = model.thresholds();
+    let thresholds = match deciding {
+        Deciding::NewSite => model.new_site_thresholds(),
+        Deciding::Trained => model.thresholds(),
+    };
     examples
         .iter()
         .map(|ex| {
-            let s = model.score_with(&ex.comment, &mut scratch, &mut feats);
+            let s = match deciding {
+                Deciding::NewSite => {
+                    model.score_new_site_with(&ex.comment, &mut scratch, &mut feats)
+                }
+                Deciding::Trained => model.score_with(&ex.comment, &mut scratch, &mut feats),
+            };
             Prediction {
                 log_odds: s.log_odds,
                 verdict: thresholds.decide(s.log_odds),
@@ -188,6 +213,40 @@ pub fn predict(model: &Model, examples: &[Example]) -> Vec<Prediction> {
             }
         })
         .collect()
+}
+
+/// What leave-one-out cross-validation holds out at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldOut {
+    /// One group (a video, a site, a month): data of the same kind was seen in training.
+    Group,
+    /// One source (a collection, a blog): the model never saw text of its kind, as a new site.
+    Source,
+}
+
+impl HoldOut {
+    /// The key an example is held out by.
+    pub fn key(self, example: &Example) -> &str {
+        match self {
+            HoldOut::Group => &example.group,
+            HoldOut::Source => &example.source,
+        }
+    }
+
+    /// The distinct keys of `examples`, in order of first appearance.
+    pub fn keys(self, examples: &[Example]) -> Vec<String> {
+        match self {
+            HoldOut::Group => crate::corpus::groups(examples),
+            HoldOut::Source => crate::corpus::sources(examples),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            HoldOut::Group => "group",
+            HoldOut::Source => "source",
+        }
+    }
 }
 
 /// Leave-one-group-out cross-validation on deduplicated `examples`; see the module docs.
@@ -198,31 +257,88 @@ pub fn cross_validate_groups(
     params: &TrainParams,
     progress: &dyn Fn(),
 ) -> Result<Vec<Prediction>, String> {
-    let groups = crate::corpus::groups(examples);
-    if groups.len() < 2 {
+    cross_validate(
+        examples,
+        params,
+        HoldOut::Group,
+        Deciding::Trained,
+        progress,
+    )
+}
+
+/// Leave-one-out cross-validation by `hold_out`: for each key, a model trained with
+/// [`crate::model::train`] on all other keys predicts the held-out one, deciding as `deciding`
+/// says; the predictions come back in the examples' order.
+pub fn cross_validate(
+    examples: &[Example],
+    params: &TrainParams,
+    hold_out: HoldOut,
+    deciding: Deciding,
+    progress: &dyn Fn(),
+) -> Result<Vec<Prediction>, String> {
+    let keys = hold_out.keys(examples);
+    if keys.len() < 2 {
         return Err(format!(
-            "--cv group needs at least two groups in the corpus, found {}",
-            groups.len()
+            "--cv {} needs at least two {}s in the corpus, found {}",
+            hold_out.name(),
+            hold_out.name(),
+            keys.len()
         ));
     }
     let mut out: Vec<Option<Prediction>> = vec![None; examples.len()];
-    for group in &groups {
+    for key in &keys {
         let train_set: Vec<Example> = examples
             .iter()
-            .filter(|e| &e.group != group)
+            .filter(|e| hold_out.key(e) != key)
             .cloned()
             .collect();
         let test_idx: Vec<usize> = (0..examples.len())
-            .filter(|&i| &examples[i].group == group)
+            .filter(|&i| examples.get(i).is_some_and(|e| hold_out.key(e) == key))
             .collect();
         let model = train(&train_set, params, "", DedupStats::default(), progress)
-            .map_err(|e| format!("fold `{group}`: {e}"))?;
-        let test: Vec<Example> = test_idx.iter().map(|&i| examples[i].clone()).collect();
-        for (i, p) in test_idx.iter().zip(predict(&model, &test)) {
-            out[*i] = Some(p);
+            .map_err(|e| format!("{} `{key}`: {e}", hold_out.name()))?;
+        let test: Vec<Example> = test_idx
+            .iter()
+            .filter_map(|&i| examples.get(i).cloned())
+            .collect();
+        for (i, p) in test_idx.iter().zip(predict_as(&model, &test, deciding)) {
+            if let Some(slot) = out.get_mut(*i) {
+                *slot = Some(p);
+            }
         }
     }
     Ok(out.into_iter().flatten().collect())
+}
+
+/// The report of one held-out key (a source or a group).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartReport {
+    /// The source (or group) these predictions are of.
+    pub source: String,
+    /// The report of its predictions.
+    #[serde(flatten)]
+    pub report: Report,
+}
+
+/// One [`Report`] per key of `hold_out`, in order of first appearance; `preds` are in the
+/// examples' order.
+pub fn report_by(examples: &[Example], preds: &[Prediction], hold_out: HoldOut) -> Vec<PartReport> {
+    hold_out
+        .keys(examples)
+        .into_iter()
+        .map(|key| {
+            let part: Vec<Prediction> = examples
+                .iter()
+                .zip(preds)
+                .filter(|(e, _)| hold_out.key(e) == key)
+                .map(|(_, p)| *p)
+                .collect();
+            PartReport {
+                source: key,
+                report: report(&part),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

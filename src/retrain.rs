@@ -96,6 +96,7 @@ pub fn retrain(
         label: l.record.label,
         group: format!("labels:{}", l.record.site),
         site: l.record.site.clone(),
+        source: format!("labels:{}", l.record.site),
     };
     let held: Vec<Example> = recent.iter().map(|l| as_example(l)).collect();
     if !held.iter().any(|e| e.label == Label::Spam) || !held.iter().any(|e| e.label == Label::Ham) {

@@ -48,12 +48,17 @@ pub struct CountTable {
 impl CountTable {
     /// Adds one document's features (already counted or deduplicated as the variant wants).
     pub fn add(&mut self, label: Label, features: &[FeatureId]) {
+        self.add_times(label, features, 1);
+    }
+
+    /// Adds one labelled document's features as `times` documents (a weighted example).
+    pub fn add_times(&mut self, label: Label, features: &[FeatureId], times: u32) {
         let c = label.index();
-        self.docs[c] += 1;
+        self.docs[c] += u64::from(times);
         for &f in features {
             let entry = self.features.entry(f).or_insert([0, 0]);
-            entry[c] = entry[c].saturating_add(1);
-            self.totals[c] += 1;
+            entry[c] = entry[c].saturating_add(times);
+            self.totals[c] += u64::from(times);
         }
     }
 

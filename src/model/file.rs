@@ -67,6 +67,23 @@ pub struct ModelHeader {
     /// a retrain). Records after it are what the sites' online layers still need to learn.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub labels_through: u64,
+    /// How to score text of a kind the model never saw (a new site): a calibration and
+    /// thresholds fitted on leave-one-source-out scores. `None` when the model was trained on a
+    /// single source; the main calibration and thresholds serve then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unseen: Option<UnseenFit>,
+}
+
+/// Calibration and thresholds for text of an unseen kind, fitted on scores of each training
+/// source by a model trained on the other sources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnseenFit {
+    /// The calibration of the evidence.
+    pub calibration: Calibration,
+    /// The thresholds on the calibrated log-odds.
+    pub thresholds: Thresholds,
+    /// The sources the fit held out one at a time.
+    pub sources: Vec<String>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -89,6 +106,7 @@ impl ModelHeader {
             metrics: serde_json::Value::Null,
             created_at: 0,
             labels_through: 0,
+            unseen: None,
         }
     }
 }

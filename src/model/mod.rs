@@ -362,6 +362,40 @@ impl Model {
         }
     }
 
+    /// Scores a comment as for a site that has not learned enough of its own to trust the
+    /// main calibration: with the calibration fitted on unseen sources when the model has one
+    /// (see [`file::UnseenFit`]). Decide on it with [`Model::new_site_thresholds`].
+    pub fn score_new_site_with(
+        &self,
+        comment: &Comment,
+        scratch: &mut Scratch,
+        features: &mut Vec<FeatureId>,
+    ) -> TextScore {
+        let summary = self.features(comment, scratch, features);
+        let ev = self.evidence(features);
+        TextScore {
+            raw_log_odds: ev.raw(),
+            log_odds: self.new_site_calibration().apply_evidence(&ev),
+            links: summary.links,
+        }
+    }
+
+    /// The calibration for a new site: the unseen-source fit, else the main one.
+    pub fn new_site_calibration(&self) -> &Calibration {
+        self.header
+            .unseen
+            .as_ref()
+            .map_or(&self.header.calibration, |u| &u.calibration)
+    }
+
+    /// The thresholds for a new site: the unseen-source fit's, else the main ones.
+    pub fn new_site_thresholds(&self) -> Thresholds {
+        self.header
+            .unseen
+            .as_ref()
+            .map_or(self.header.thresholds, |u| u.thresholds)
+    }
+
     /// Scores a comment.
     pub fn score(&self, comment: &Comment) -> TextScore {
         self.score_with(comment, &mut Scratch::default(), &mut Vec::new())
