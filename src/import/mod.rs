@@ -551,6 +551,21 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_ignored() {
+        for (name, text) in [
+            (
+                "a.json",
+                "\u{FEFF}[{\"comment_approved\":\"1\",\"comment_content\":\"hi\"}]",
+            ),
+            ("a.csv", "\u{FEFF}comment_approved,comment_content\n1,hi\n"),
+        ] {
+            let file = parse_import(Path::new(name), text.as_bytes(), None).unwrap();
+            assert_eq!(file.comments.len(), 1, "{name}");
+            assert_eq!(file.comments[0].comment.content, "hi");
+        }
+    }
+
+    #[test]
     fn not_utf8_names_the_line() {
         let err = parse_import(Path::new("x.csv"), b"a\nb\n\xff", None)
             .unwrap_err()
