@@ -3,7 +3,8 @@
 //!
 //! Formats, chosen per file:
 //! - **JSONL** (`.jsonl`/`.json`): one object per line, `content` (required), `label` (`spam` |
-//!   `ham`), and optional `author`, `email`, `url`, `ip`, `user_agent`, `type`, `site`, `group`.
+//!   `ham`), and optional `author`, `email`, `url`, `ip`, `user_agent`, `type`, `site`, `group`
+//!   (`null` is taken as absent).
 //! - **YouTube Spam Collection CSV** (`.csv`): `COMMENT_ID,AUTHOR,DATE,CONTENT,CLASS`. The group of
 //!   a row is the file's stem (the video), which leave-one-group-out cross-validation splits on.
 //!   `DATE` is never read: in `Youtube04-Eminem.csv` it is empty for every spam row.
@@ -210,31 +211,40 @@ pub fn read_file(path: &Path, bytes: &[u8], out: &mut Vec<Example>) -> Result<()
     }
 }
 
+/// One JSONL line. Every optional field takes `null` as absent: common exporters write
+/// `"author": null` for an anonymous comment, and that is not a malformed record.
 #[derive(Deserialize)]
 struct JsonlRecord {
     content: Option<String>,
     label: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     author: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     email: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     url: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     ip: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     user_agent: String,
     #[serde(default, rename = "type")]
     kind: Option<CommentKind>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     site: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     group: String,
     #[serde(default)]
     source: String,
 }
 
-fn read_jsonl(path: &Path, text: &str, out: &mut Vec<Example>) -> Result<(), CorpusError> {
+/// A string field that may be `null`: `null` reads as the empty string (absent).
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Parses hamgate's JSONL format (see the module docs) from `text`, appending to `out`.
+/// `path` is only named in errors. `null` stands for an absent field.
+pub fn read_jsonl(path: &Path, text: &str, out: &mut Vec<Example>) -> Result<(), CorpusError> {
     for (i, line) in text.lines().enumerate() {
         let line_no = i as u64 + 1;
         let malformed = |message: String| CorpusError::Malformed {
@@ -274,7 +284,13 @@ fn read_jsonl(path: &Path, text: &str, out: &mut Vec<Example>) -> Result<(), Cor
     Ok(())
 }
 
-fn read_youtube_csv(path: &Path, text: &str, out: &mut Vec<Example>) -> Result<(), CorpusError> {
+/// Parses the YouTube Spam Collection CSV (see the module docs) from `text`, appending to `out`;
+/// the group of every row is `path`'s stem.
+pub fn read_youtube_csv(
+    path: &Path,
+    text: &str,
+    out: &mut Vec<Example>,
+) -> Result<(), CorpusError> {
     let group = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -451,6 +467,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("label"), "{err}");
+    }
+
+    #[test]
+    fn jsonl_null_is_absent() {
+        let mut out = Vec::new();
+        let line = br#"{"content":"hi","label":"ham","author":null,"email":null,"url":null,"ip":null,"user_agent":null,"type":null,"site":null,"group":null}"#;
+        read_file(Path::new("x.jsonl"), line, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].comment, Comment::from_content("hi"));
+        assert_eq!((out[0].site.as_str(), out[0].group.as_str()), ("", ""));
+        // A required field that is null is still missing, and says so.
+        let err = read_file(
+            Path::new("x.jsonl"),
+            br#"{"content":null,"label":"ham"}"#,
+            &mut out,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("x.jsonl:1") && err.contains("content"),
+            "{err}"
+        );
+        // A wrong type is still an error.
+        let err = read_file(
+            Path::new("x.jsonl"),
+            br#"{"content":"x","label":"ham","author":7}"#,
+            &mut out,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("x.jsonl:1") && err.contains("invalid JSON"),
+            "{err}"
+        );
     }
 
     #[test]

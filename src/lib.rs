@@ -16,6 +16,7 @@
 //! 1. also [`config`] (settings: defaults, TOML file, environment) and [`reputation`] (decaying
 //!    spam/ham counts per hashed identifier; embedded and Redis stores);
 //! 1. also [`labels`] (moderators' verdicts, durably logged for retraining; file and Redis);
+//! 1. also [`import`] (a site's moderation history from WP-CLI, WXR, Disqus, JSONL/CSV exports);
 //! 1. also [`stats`] (counts per site, verdict and minute, rolled up to hours and days, with
 //!    latency histograms; in memory or in shared Redis buckets);
 //! 3. also [`retrain`] (a candidate from the base corpus plus the label log, admitted only when
@@ -49,6 +50,7 @@ pub mod corpus;
 pub mod eval;
 pub mod grpc;
 pub mod http;
+pub mod import;
 pub mod labels;
 pub mod loadgen;
 pub mod model;
