@@ -10,14 +10,16 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::clock::now_secs;
 use crate::comment::{Comment, Label};
 use crate::config::{FeedbackSettings, Limits, Settings};
 use crate::labels::{LabelLog, LabelRecord};
 use crate::model::online::{LayerParams, SiteLayer};
 use crate::model::Model;
-use crate::policy::{decide, Decision, Signals, SitePolicy, Thresholds, Verdict};
-use crate::reputation::{now_secs, IdentityHasher, ReputationStore};
+use crate::policy::{decide, Decision, Signals, SitePolicy};
+use crate::reputation::{IdentityHasher, ReputationStore};
 use crate::text::Scratch;
+use crate::verdict::{Thresholds, Verdict};
 
 mod stats;
 pub use stats::{StatsQuery, StatsReport};

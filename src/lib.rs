@@ -7,7 +7,9 @@
 //! # Map of the modules, from the ground up
 //! Each floor uses only the floors below it.
 //!
-//! 1. [`comment`] (the comment and its label), [`text`] (normalisation and tokens),
+//! 1. [`verdict`] (verdict, thresholds), [`clock`] (the injected clock), [`report`] (AUC, F1
+//!    and the three-way view of predictions),
+//!    [`comment`] (the comment and its label), [`text`] (normalisation and tokens),
 //!    [`corpus`] (labelled data: readers, deduplication, digest);
 //! 2. [`model`] (naive Bayes over hashed sparse features: counts, scoring, calibration,
 //!    training, the model file);
@@ -43,6 +45,7 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod clock;
 pub mod comment;
 pub mod config;
 pub mod corpus;
@@ -55,11 +58,13 @@ pub mod model;
 pub mod model_store;
 pub mod policy;
 pub mod redis_conn;
+pub mod report;
 pub mod reputation;
 pub mod retrain;
 pub mod server;
 pub mod stats;
 pub mod text;
+pub mod verdict;
 
 /// 64 random bits from the standard library's per-process SipHash keys (seeded by the OS), for
 /// check-id prefixes and the embedded store's throwaway HMAC secret. Not for long-lived keys.

@@ -344,7 +344,7 @@ async fn feedback_by_comment_is_learned_and_logged_in_order() {
     let log_path = dir.path().join("labels.log");
     let server = TestServer::start(settings_with_log(dir.path())).await;
     let mut client = server.client().await;
-    let started = hamgate::reputation::now_secs();
+    let started = hamgate::clock::now_secs();
 
     let full = |content: &str| pb::CheckRequest {
         comment: Some(pb::Comment {
@@ -396,7 +396,7 @@ async fn feedback_by_comment_is_learned_and_logged_in_order() {
             _ => assert!(moved > 0.1, "{content:?}: {before:?} -> {after:?}"),
         }
     }
-    let finished = hamgate::reputation::now_secs();
+    let finished = hamgate::clock::now_secs();
 
     drop(client);
     stop(server).await;
@@ -754,7 +754,7 @@ async fn labels_over_the_hourly_budget_are_logged_but_not_learned() {
     // The budget is per clock hour; in the rare run that straddles an hour boundary the
     // counter resets mid-test, so try again (at most once more).
     for attempt in 0..2 {
-        let hour = hamgate::reputation::now_secs() / 3600;
+        let hour = hamgate::clock::now_secs() / 3600;
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = settings_with_log(dir.path());
         settings.feedback.site_labels_per_hour = 3;
@@ -787,7 +787,7 @@ async fn labels_over_the_hourly_budget_are_logged_but_not_learned() {
         let checked = check(&mut client, check_req(probe)).await;
         let fifth = feedback(&mut client, by_id(&checked.check_id, pb::Label::Spam)).await;
 
-        if hamgate::reputation::now_secs() / 3600 != hour {
+        if hamgate::clock::now_secs() / 3600 != hour {
             eprintln!("attempt {attempt} straddled an hour boundary; again");
             continue;
         }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{App, AppError, Caller, ModelInfo};
+use crate::clock::{Clock, SystemClock};
 use crate::comment::Label;
-use crate::policy::Verdict;
 use crate::stats::memory::MemoryStats;
-use crate::stats::{Clock, Counts, Event, ProcessCounters, Range, StatsStore, Step, SystemClock};
+use crate::stats::{Counts, Event, ProcessCounters, Range, StatsStore, Step};
+use crate::verdict::Verdict;
 
 /// The longest site name a stats query may carry.
 const MAX_SITE_BYTES: usize = 256;
@@ -65,14 +66,6 @@ pub struct StatsReport {
     pub totals: Counts,
 }
 
-fn counted(v: Verdict) -> crate::stats::Verdict {
-    match v {
-        Verdict::Accept => crate::stats::Verdict::Accept,
-        Verdict::Hold => crate::stats::Verdict::Hold,
-        Verdict::Reject => crate::stats::Verdict::Reject,
-    }
-}
-
 impl App {
     /// Replaces the stats store and the clock that stats are counted by (Redis-backed stats
     /// in `build_app`; a manual clock in tests). Call it on a freshly built app: it changes
@@ -97,7 +90,7 @@ impl App {
     pub(super) fn count_check(&self, site: &str, verdict: Verdict, degraded: bool, took: Duration) {
         let s = &self.inner.stats;
         let event = Event::Check {
-            verdict: counted(verdict),
+            verdict,
             degraded,
             latency: took,
         };
@@ -122,7 +115,7 @@ impl App {
                 .and_then(|r| r.get(check_id, now, max_age).map(|c| c.verdict))
         };
         let s = &self.inner.stats;
-        let event = Event::label(label, verdict.map(counted));
+        let event = Event::label(label, verdict);
         s.store.record(site, &event, s.clock.now());
         s.counters.record(site, &event);
     }

@@ -15,7 +15,7 @@ use super::file::ModelHeader;
 use super::{features_for, Evidence, Model, NbParams, Variant};
 use crate::comment::Label;
 use crate::corpus::{DedupStats, Example};
-use crate::eval::{report, Prediction};
+use crate::report::{report, Prediction};
 use crate::text::{FeatureId, Scratch};
 
 /// Everything that decides what [`train`] produces.
