@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::clock::now_secs;
+use crate::clock::{Clock, SystemClock};
 use crate::comment::{Comment, Label};
 use crate::config::{FeedbackSettings, Limits, Settings};
 use crate::labels::{LabelLog, LabelRecord};
@@ -317,6 +317,9 @@ struct Inner {
     shared_log: bool,
     /// How far this replica has followed the shared log.
     follow: tokio::sync::Mutex<Follow>,
+    /// The one clock everything time-dependent asks: stats buckets, hourly learning budgets,
+    /// label and reputation times, label retention. The system clock unless a test sets one.
+    clock: Arc<dyn Clock>,
 }
 
 /// The shared log as followed by this replica.
@@ -416,8 +419,14 @@ impl App {
                 model_store: model_store_of(settings),
                 shared_log: label_log.name() == "redis",
                 follow: tokio::sync::Mutex::new(Follow::default()),
+                clock: Arc::new(SystemClock),
             }),
         }
+    }
+
+    /// Now, seconds since the epoch, by the application's clock.
+    pub fn now(&self) -> u64 {
+        self.inner.clock.now()
     }
 
     fn slot(&self) -> Arc<ModelSlot> {
@@ -622,7 +631,7 @@ impl App {
         if days == 0 {
             return Ok(0);
         }
-        let before = now_secs().saturating_sub(days.saturating_mul(86_400));
+        let before = self.now().saturating_sub(days.saturating_mul(86_400));
         self.inner
             .label_log
             .expire_before(before)
@@ -666,7 +675,7 @@ impl App {
         let slot = self.slot();
         let current = slot.model.clone();
         let base_paths = self.inner.settings.feedback.base_corpus.clone();
-        let created_at = now_secs();
+        let created_at = self.now();
         let unavailable = |e: crate::model_store::ModelStoreError| {
             AppError::Unavailable(format!("the model store ({}): {e}", store.name()))
         };
@@ -851,7 +860,7 @@ impl App {
         };
         if budgets.len() > 4096 {
             // Hours long gone cannot be spent again.
-            let now_hour = now_secs() / 3600;
+            let now_hour = self.now() / 3600;
             budgets.retain(|(_, h), _| *h + 1 >= now_hour);
         }
         let used = budgets.entry((site.to_string(), hour)).or_insert(0);
@@ -903,7 +912,7 @@ impl App {
         input: FeedbackInput,
     ) -> Result<FeedbackOutcome, AppError> {
         let inner = &self.inner;
-        let now = now_secs();
+        let now = self.now();
         if input.moderator.len() > inner.settings.limits.max_field_bytes {
             return Err(AppError::invalid("moderator_id", "too long"));
         }
@@ -1059,7 +1068,7 @@ impl App {
         let site_ids = inner.hasher.scoped_to_site(&ids, &caller.site);
         let mut all_ids = ids.clone();
         all_ids.extend(site_ids.iter().cloned());
-        let now = now_secs();
+        let now = self.now();
         let (tallies, degraded) = match inner.store.lookup(&all_ids, now).await {
             Ok(t) => (Some(t), false),
             Err(e) => {

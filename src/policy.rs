@@ -375,16 +375,4 @@ mod tests {
         // A honeypot never teaches ham.
         assert_eq!(teaches(&d(Accept), Accept, true), None);
     }
-
-    #[test]
-    fn decide_splits_three_ways_at_the_boundaries() {
-        let t = Thresholds {
-            accept_below: -1.0,
-            reject_at: 2.0,
-        };
-        assert_eq!(t.decide(-1.5), Verdict::Accept);
-        assert_eq!(t.decide(-1.0), Verdict::Hold);
-        assert_eq!(t.decide(1.9), Verdict::Hold);
-        assert_eq!(t.decide(2.0), Verdict::Reject);
-    }
 }

@@ -93,4 +93,16 @@ mod tests {
         assert!(sigmoid(800.0) <= 1.0 && sigmoid(800.0) > 0.999);
         assert!(sigmoid(-800.0) >= 0.0 && sigmoid(-800.0) < 1e-300);
     }
+
+    #[test]
+    fn decide_splits_three_ways_at_the_boundaries() {
+        let t = Thresholds {
+            accept_below: -1.0,
+            reject_at: 2.0,
+        };
+        assert_eq!(t.decide(-1.5), Verdict::Accept);
+        assert_eq!(t.decide(-1.0), Verdict::Hold);
+        assert_eq!(t.decide(1.9), Verdict::Hold);
+        assert_eq!(t.decide(2.0), Verdict::Reject);
+    }
 }

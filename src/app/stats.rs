@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{App, AppError, Caller, ModelInfo};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::comment::Label;
 use crate::stats::memory::MemoryStats;
 use crate::stats::{Counts, Event, ProcessCounters, Range, StatsStore, Step};
@@ -19,7 +19,6 @@ const MAX_SITE_BYTES: usize = 256;
 /// The stats parts of the application state.
 pub(super) struct StatsParts {
     store: Arc<dyn StatsStore>,
-    clock: Arc<dyn Clock>,
     counters: ProcessCounters,
     /// Whether the service is up and serving (set by the server, read by `/readyz`).
     serving: AtomicBool,
@@ -29,7 +28,6 @@ impl Default for StatsParts {
     fn default() -> Self {
         StatsParts {
             store: Arc::new(MemoryStats::new()),
-            clock: Arc::new(SystemClock),
             counters: ProcessCounters::default(),
             serving: AtomicBool::new(false),
         }
@@ -67,23 +65,19 @@ pub struct StatsReport {
 }
 
 impl App {
-    /// Replaces the stats store and the clock that stats are counted by (Redis-backed stats
-    /// in `build_app`; a manual clock in tests). Call it on a freshly built app: it changes
-    /// nothing once the app has been cloned (and says so in the log).
+    /// Replaces the stats store and the application's one clock (Redis-backed stats in
+    /// `build_app`; a manual clock in tests), which stats, budgets, labels and reputation all
+    /// run by. Call it on a freshly built app: it changes nothing once the app has been cloned
+    /// (and says so in the log).
     pub fn with_stats(mut self, store: Arc<dyn StatsStore>, clock: Arc<dyn Clock>) -> App {
         match Arc::get_mut(&mut self.inner) {
             Some(inner) => {
                 inner.stats.store = store;
-                inner.stats.clock = clock;
+                inner.clock = clock;
             }
             None => tracing::error!("with_stats called on a shared app; stats store unchanged"),
         }
         self
-    }
-
-    /// Now, by the stats clock.
-    pub fn stats_now(&self) -> u64 {
-        self.inner.stats.clock.now()
     }
 
     /// Counts one answered check (test checks are not counted: they change no statistics).
@@ -94,7 +88,7 @@ impl App {
             degraded,
             latency: took,
         };
-        s.store.record(site, &event, s.clock.now());
+        s.store.record(site, &event, self.now());
         s.counters.record(site, &event);
         if degraded {
             s.counters.reputation_error();
@@ -116,7 +110,7 @@ impl App {
         };
         let s = &self.inner.stats;
         let event = Event::label(label, verdict);
-        s.store.record(site, &event, s.clock.now());
+        s.store.record(site, &event, self.now());
         s.counters.record(site, &event);
     }
 
@@ -218,7 +212,7 @@ impl App {
         // `to` is exclusive: by default it ends just after this second, so a check made in
         // the second that starts a new bucket is in the answer.
         let to = match query.to {
-            None => self.stats_now() + 1,
+            None => self.now() + 1,
             Some(t) => t,
         };
         let from = match query.from {
