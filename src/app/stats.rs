@@ -95,19 +95,9 @@ impl App {
         }
     }
 
-    /// Counts one logged label. A label for a recent check (by `check_id`) is compared with
-    /// that check's verdict; a label sent with the full comment counts as a label only.
-    pub(super) fn count_label(&self, site: &str, label: Label, check_id: &str, now: u64) {
-        let verdict = if check_id.is_empty() {
-            None
-        } else {
-            let max_age = self.inner.settings.feedback.recent_check_secs;
-            self.inner
-                .recent
-                .lock()
-                .ok()
-                .and_then(|r| r.get(check_id, now, max_age).map(|c| c.verdict))
-        };
+    /// Counts one logged label. A label for a recent check is compared with that check's
+    /// `verdict`; a label sent with the full comment (`None`) counts as a label only.
+    pub(super) fn count_label(&self, site: &str, label: Label, verdict: Option<Verdict>) {
         let s = &self.inner.stats;
         let event = Event::label(label, verdict);
         s.store.record(site, &event, self.now());
@@ -144,7 +134,7 @@ impl App {
     /// What an operator should know that does not stop the service (damage found in the label
     /// log and set aside), for `/readyz`.
     pub fn notices(&self) -> Vec<String> {
-        self.inner.label_log.notices()
+        self.inner.labels.notices()
     }
 
     /// Marks the service as serving (model loaded, listeners up) or not (shutting down).
