@@ -5,30 +5,57 @@
 //! the `hamgate` binary; the binary only parses its command line and calls in here.
 //!
 //! # Map of the modules, from the ground up
-//! Each floor uses only the floors below it.
+//! Each module uses only modules on the floors below it, or listed before it on its own floor
+//! (in brackets: the modules it uses, tests aside). `tests/module_map.rs` checks this against
+//! every `crate::` path in the sources.
 //!
-//! 1. [`comment`] (the comment and its label), [`text`] (normalisation and tokens),
-//!    [`corpus`] (labelled data: readers, deduplication, digest);
-//! 2. [`model`] (naive Bayes over hashed sparse features: counts, scoring, calibration,
-//!    training, the model file);
-//! 3. [`policy`] (calibrated log-odds to accept / hold / reject) and [`eval`] (AUC, F1 and the
-//!    three-way view, leave-one-group-out cross-validation);
-//! 1. also [`config`] (settings: defaults, TOML file, environment) and [`reputation`] (decaying
-//!    spam/ham counts per hashed identifier; embedded and Redis stores);
-//! 1. also [`labels`] (moderators' verdicts, durably logged for retraining; file and Redis);
-//! 1. also [`import`] (a site's moderation history from WP-CLI, WXR, Disqus, JSONL/CSV exports);
-//! 1. also [`stats`] (counts per site, verdict and minute, rolled up to hours and days, with
-//!    latency histograms; in memory or in shared Redis buckets);
-//! 3. also [`retrain`] (a candidate from the base corpus plus the label log, admitted only when
-//!    not worse on held-back labels; the directory of model versions and rollback);
-//! 4. [`app`]: the one application API (check, later feedback, stats, model admin) that every
-//!    adapter calls;
-//! 5. [`grpc`]: the thin gRPC adapter (generated code, conversions, error mapping), and
-//!    [`http`]: the thin HTTP adapter (stats JSON API, Prometheus metrics, health, the
-//!    dashboard page);
-//! 6. [`server`] (wires the app, serves it, shuts down gracefully) and [`loadgen`] (the load
-//!    client). The command line (`serve`, `check`, `bench-load`, `train`, `eval`, `score`, ...)
-//!    lives in the binary, `src/main.rs` and `src/cli.rs`, and is the only code that prints.
+//! 1. **Shared words**, used by every floor above:
+//!    [`verdict`] (accept / hold / reject, the two thresholds, log-odds to probability) [-];
+//!    [`clock`] (the one injectable clock: system or manual) [-];
+//!    [`comment`] (the comment, its label and metadata) [-];
+//!    [`redis_conn`] (a Redis target, single or cluster, and connect-with-timeouts) [-];
+//!    [`text`] (normalisation, tokens, feature ids, URL parsing, shapes) [comment];
+//!    [`report`] (AUC, F1 and the three-way view of scored examples) [comment, verdict].
+//! 2. **Data and stores**:
+//!    [`corpus`] (labelled data: readers, deduplication, digest) [comment, text];
+//!    [`labels`] (the label log of moderators' verdicts, durable before acknowledged: file and
+//!    Redis stream) [comment, redis_conn];
+//!    [`stats`] (counts per site, verdict and minute, rolled up to hours and days, latency
+//!    histograms; in memory or shared Redis buckets) [clock, comment, verdict];
+//!    [`reputation`] (decaying spam/ham counts per keyed-hash identifier; embedded and Redis
+//!    stores) [comment, corpus, redis_conn, text];
+//!    [`import`] (a site's moderation history: WP-CLI JSON/CSV, WordPress WXR, Disqus XML, and
+//!    hamgate's JSONL/CSV, read all-or-nothing into labelled comments with stable import keys)
+//!    [comment, corpus].
+//! 3. **The model**: [`model`] (naive Bayes over hashed sparse features: counts, scoring,
+//!    calibration, training, the online site layer, the model file)
+//!    [comment, corpus, report, text, verdict].
+//! 4. **Above the model**:
+//!    [`policy`] (text score + reputation + rules -> verdict with reasons; what a verdict
+//!    teaches reputation) [comment, model, reputation, verdict];
+//!    [`eval`] (prediction and leave-one-group-out cross-validation, `eval-adapt`)
+//!    [corpus, model, report, text];
+//!    [`retrain`] (a candidate from the base corpus plus the label log, admitted only when not
+//!    worse on held-back labels; the directory of model versions) [comment, corpus, eval,
+//!    labels, model];
+//!    [`model_store`] (where model versions live: that directory, or Redis for all replicas)
+//!    [model, redis_conn, retrain];
+//!    [`config`] (settings: defaults, TOML file, environment; validation) [corpus, model,
+//!    redis_conn].
+//! 5. **The application**: [`app`], the one API every adapter calls, a file per use case:
+//!    `app/mod.rs` (the handle, construction, authentication, the model slot), `check.rs`,
+//!    `feedback.rs` (labels, and layers following the label log), `layers.rs` (the sites'
+//!    online layers and hourly budgets), `admin.rs` (model info, retrain, rollback, refresh),
+//!    `stats.rs` [clock, comment, config, corpus, labels, model, model_store, policy,
+//!    reputation, retrain, stats, text, verdict].
+//! 6. **Adapters**, thin: [`grpc`] (generated code, proto <-> domain conversion, the one error ->
+//!    `Status` mapping) [app, comment, policy, stats, verdict]; [`http`] (stats JSON API,
+//!    Prometheus metrics, health, the dashboard page) [app, config, stats].
+//! 7. **Process**: [`server`] (builds the app from settings, serves gRPC and HTTP, shuts down
+//!    gracefully) [app, config, grpc, http, labels, model, redis_conn, reputation, retrain,
+//!    stats]; [`loadgen`] (the load client of `bench-load`) [grpc]. The command line (`serve`,
+//!    `check`, `bench-load`, `train`, `eval`, `retrain`, `config`, ...) lives in the binary,
+//!    `src/main.rs` and `src/cli.rs`, and is the only code that prints.
 //!
 //! # Example
 //! ```
@@ -44,6 +71,7 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod clock;
 pub mod comment;
 pub mod config;
 pub mod corpus;
@@ -57,11 +85,13 @@ pub mod model;
 pub mod model_store;
 pub mod policy;
 pub mod redis_conn;
+pub mod report;
 pub mod reputation;
 pub mod retrain;
 pub mod server;
 pub mod stats;
 pub mod text;
+pub mod verdict;
 
 /// 64 random bits from the standard library's per-process SipHash keys (seeded by the OS), for
 /// check-id prefixes and the embedded store's throwaway HMAC secret. Not for long-lived keys.

@@ -20,11 +20,15 @@
 //! written into the model; a site may override them. A rejected comment more than
 //! `discard_margin` above the reject threshold is flagged `discard`: blatant, safe to drop unseen.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::comment::Label;
-use crate::model::{sigmoid, TextScore, TokenEvidence};
+use crate::model::{TextScore, TokenEvidence};
 use crate::reputation::{IdentityKind, Tally};
+// The verdict and thresholds are shared words (the model stores thresholds, stats count
+// verdicts), so they live on the ground floor; re-exported here, where callers look for them.
+use crate::verdict::sigmoid;
+pub use crate::verdict::{Thresholds, Verdict};
 
 /// Largest push one identifier's history can give, in log-odds.
 pub const PER_IDENTITY_CAP: f64 = 2.5;
@@ -32,71 +36,6 @@ pub const PER_IDENTITY_CAP: f64 = 2.5;
 pub const HONEYPOT_LOG_ODDS: f64 = 10.0;
 /// Most reasons a decision lists.
 pub const MAX_REASONS: usize = 8;
-
-/// What to do with a comment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Publish it.
-    Accept,
-    /// Hold it for a moderator.
-    Hold,
-    /// Reject it as spam.
-    Reject,
-}
-
-impl Verdict {
-    /// The verdict's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Accept => "accept",
-            Verdict::Hold => "hold",
-            Verdict::Reject => "reject",
-        }
-    }
-}
-
-/// The two decision thresholds, in calibrated log-odds of spam.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Thresholds {
-    /// Comments whose log-odds is below this are accepted.
-    pub accept_below: f64,
-    /// Comments whose log-odds is at or above this are rejected.
-    pub reject_at: f64,
-}
-
-impl Default for Thresholds {
-    /// Accept under p = 0.2, reject from p = 0.9: used only before a model has chosen its own.
-    fn default() -> Self {
-        Thresholds {
-            accept_below: (0.2f64 / 0.8).ln(),
-            reject_at: (0.9f64 / 0.1).ln(),
-        }
-    }
-}
-
-impl Thresholds {
-    /// The verdict for a calibrated log-odds of spam.
-    pub fn decide(&self, log_odds: f64) -> Verdict {
-        if log_odds >= self.reject_at {
-            Verdict::Reject
-        } else if log_odds < self.accept_below {
-            Verdict::Accept
-        } else {
-            Verdict::Hold
-        }
-    }
-
-    /// The accept threshold as a probability.
-    pub fn accept_below_probability(&self) -> f64 {
-        sigmoid(self.accept_below)
-    }
-
-    /// The reject threshold as a probability.
-    pub fn reject_at_probability(&self) -> f64 {
-        sigmoid(self.reject_at)
-    }
-}
 
 /// What kind of evidence a reason is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -435,17 +374,5 @@ mod tests {
         assert_eq!(teaches(&d(Hold), Accept, false), None);
         // A honeypot never teaches ham.
         assert_eq!(teaches(&d(Accept), Accept, true), None);
-    }
-
-    #[test]
-    fn decide_splits_three_ways_at_the_boundaries() {
-        let t = Thresholds {
-            accept_below: -1.0,
-            reject_at: 2.0,
-        };
-        assert_eq!(t.decide(-1.5), Verdict::Accept);
-        assert_eq!(t.decide(-1.0), Verdict::Hold);
-        assert_eq!(t.decide(1.9), Verdict::Hold);
-        assert_eq!(t.decide(2.0), Verdict::Reject);
     }
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use common::process::{free_port, ChildGuard};
 use common::redis_server::RedisServer;
 use common::{check_req, TestServer};
+use hamgate::clock::ManualClock;
 use hamgate::comment::Label;
 use hamgate::config::{hash_key, Settings, SiteSettings};
 use hamgate::grpc::pb;
@@ -344,7 +345,7 @@ async fn feedback_by_comment_is_learned_and_logged_in_order() {
     let log_path = dir.path().join("labels.log");
     let server = TestServer::start(settings_with_log(dir.path())).await;
     let mut client = server.client().await;
-    let started = hamgate::reputation::now_secs();
+    let started = hamgate::clock::now_secs();
 
     let full = |content: &str| pb::CheckRequest {
         comment: Some(pb::Comment {
@@ -396,7 +397,7 @@ async fn feedback_by_comment_is_learned_and_logged_in_order() {
             _ => assert!(moved > 0.1, "{content:?}: {before:?} -> {after:?}"),
         }
     }
-    let finished = hamgate::reputation::now_secs();
+    let finished = hamgate::clock::now_secs();
 
     drop(client);
     stop(server).await;
@@ -751,74 +752,75 @@ async fn sites_that_share_a_layer_learn_from_each_others_labels() {
 
 #[tokio::test]
 async fn labels_over_the_hourly_budget_are_logged_but_not_learned() {
-    // The budget is per clock hour; in the rare run that straddles an hour boundary the
-    // counter resets mid-test, so try again (at most once more).
-    for attempt in 0..2 {
-        let hour = hamgate::reputation::now_secs() / 3600;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut settings = settings_with_log(dir.path());
-        settings.feedback.site_labels_per_hour = 3;
-        let server = TestServer::start(settings).await;
-        let mut client = server.client().await;
-        let probe = BORDERLINE[1];
+    // The budget is per hour of the application's clock; a manual clock in the middle of an
+    // hour keeps the whole test inside it, and moving it on shows the next hour's budget.
+    let clock = ManualClock::new(1_795_651_200 + 1800);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = settings_with_log(dir.path());
+    settings.feedback.site_labels_per_hour = 3;
+    let server = TestServer::start_with_clock(settings, clock.clone()).await;
+    let mut client = server.client().await;
+    let probe = BORDERLINE[1];
 
-        for (i, content) in [BORDERLINE[0], BORDERLINE[2], BORDERLINE[3]]
-            .into_iter()
-            .enumerate()
-        {
-            let fb = feedback(&mut client, by_comment(check_req(content), pb::Label::Ham)).await;
-            assert_eq!(fb.label_seq, i as u64 + 1, "{fb:?}");
-            assert!(fb.learned, "label {} is within the budget: {fb:?}", i + 1);
-        }
-
-        // The 4th label: logged, not learned. It shares the probe's words but not its content
-        // fingerprint, so had the layer learned it the probe would move.
-        let before = check(&mut client, probe_req(probe)).await;
-        let fourth = feedback(
-            &mut client,
-            by_comment(
-                check_req("I made a similar video, have a look at it please"),
-                pb::Label::Spam,
-            ),
-        )
-        .await;
-        let after = check(&mut client, probe_req(probe)).await;
-        // A 5th, by check id, is over the budget too.
-        let checked = check(&mut client, check_req(probe)).await;
-        let fifth = feedback(&mut client, by_id(&checked.check_id, pb::Label::Spam)).await;
-
-        if hamgate::reputation::now_secs() / 3600 != hour {
-            eprintln!("attempt {attempt} straddled an hour boundary; again");
-            continue;
-        }
-        assert_eq!(fourth.label_seq, 4, "{fourth:?}");
-        assert!(
-            !fourth.learned,
-            "the 4th label is over the budget: {fourth:?}"
-        );
-        assert!(
-            fourth.note.contains("at most 3 labels an hour"),
-            "{fourth:?}"
-        );
-        assert_eq!(
-            after.spam_probability, before.spam_probability,
-            "a label over the budget must not move the layer: {before:?} -> {after:?}"
-        );
-        assert_eq!(fifth.label_seq, 5, "{fifth:?}");
-        assert!(!fifth.learned, "{fifth:?}");
-
-        drop(client);
-        stop(server).await;
-        let (all, _) = read_file_log(&dir.path().join("labels.log")).await;
-        assert_eq!(
-            all.iter().map(|l| l.seq).collect::<Vec<_>>(),
-            vec![1, 2, 3, 4, 5],
-            "every label is logged, learned or not"
-        );
-        assert_eq!(all[4].record.check_id, checked.check_id);
-        return;
+    for (i, content) in [BORDERLINE[0], BORDERLINE[2], BORDERLINE[3]]
+        .into_iter()
+        .enumerate()
+    {
+        let fb = feedback(&mut client, by_comment(check_req(content), pb::Label::Ham)).await;
+        assert_eq!(fb.label_seq, i as u64 + 1, "{fb:?}");
+        assert!(fb.learned, "label {} is within the budget: {fb:?}", i + 1);
     }
-    panic!("two attempts straddled an hour boundary");
+
+    // The 4th label: logged, not learned. It shares the probe's words but not its content
+    // fingerprint, so had the layer learned it the probe would move.
+    let before = check(&mut client, probe_req(probe)).await;
+    let fourth = feedback(
+        &mut client,
+        by_comment(
+            check_req("I made a similar video, have a look at it please"),
+            pb::Label::Spam,
+        ),
+    )
+    .await;
+    let after = check(&mut client, probe_req(probe)).await;
+    // A 5th, by check id, is over the budget too.
+    let checked = check(&mut client, check_req(probe)).await;
+    let fifth = feedback(&mut client, by_id(&checked.check_id, pb::Label::Spam)).await;
+
+    assert_eq!(fourth.label_seq, 4, "{fourth:?}");
+    assert!(
+        !fourth.learned,
+        "the 4th label is over the budget: {fourth:?}"
+    );
+    assert!(
+        fourth.note.contains("at most 3 labels an hour"),
+        "{fourth:?}"
+    );
+    assert_eq!(
+        after.spam_probability, before.spam_probability,
+        "a label over the budget must not move the layer: {before:?} -> {after:?}"
+    );
+    assert_eq!(fifth.label_seq, 5, "{fifth:?}");
+    assert!(!fifth.learned, "{fifth:?}");
+
+    // The next hour has a budget of its own.
+    clock.advance(3600);
+    let sixth = feedback(&mut client, by_comment(check_req(probe), pb::Label::Ham)).await;
+    assert_eq!(sixth.label_seq, 6, "{sixth:?}");
+    assert!(
+        sixth.learned,
+        "a new hour's first label is learned: {sixth:?}"
+    );
+
+    drop(client);
+    stop(server).await;
+    let (all, _) = read_file_log(&dir.path().join("labels.log")).await;
+    assert_eq!(
+        all.iter().map(|l| l.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5, 6],
+        "every label is logged, learned or not"
+    );
+    assert_eq!(all[4].record.check_id, checked.check_id);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -535,7 +535,7 @@ async fn counts_decay_with_the_half_life() {
     let mut hg = Hamgate::ready(redis.port).await;
     let mut conn = redis_conn(redis.port).await;
     let half_life = Settings::default().reputation.half_life_secs;
-    let now = hamgate::reputation::now_secs();
+    let now = hamgate::clock::now_secs();
     let hasher = IdentityHasher::new(SECRET.as_bytes());
 
     // Plant 8 spams at different ages on three IPs.

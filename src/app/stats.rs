@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{App, AppError, Caller, ModelInfo};
+use crate::clock::Clock;
 use crate::comment::Label;
-use crate::policy::Verdict;
 use crate::stats::memory::MemoryStats;
-use crate::stats::{Clock, Counts, Event, ProcessCounters, Range, StatsStore, Step, SystemClock};
+use crate::stats::{Counts, Event, ProcessCounters, Range, StatsStore, Step};
+use crate::verdict::Verdict;
 
 /// The longest site name a stats query may carry.
 const MAX_SITE_BYTES: usize = 256;
@@ -18,7 +19,6 @@ const MAX_SITE_BYTES: usize = 256;
 /// The stats parts of the application state.
 pub(super) struct StatsParts {
     store: Arc<dyn StatsStore>,
-    clock: Arc<dyn Clock>,
     counters: ProcessCounters,
     /// Whether the service is up and serving (set by the server, read by `/readyz`).
     serving: AtomicBool,
@@ -28,7 +28,6 @@ impl Default for StatsParts {
     fn default() -> Self {
         StatsParts {
             store: Arc::new(MemoryStats::new()),
-            clock: Arc::new(SystemClock),
             counters: ProcessCounters::default(),
             serving: AtomicBool::new(false),
         }
@@ -65,65 +64,43 @@ pub struct StatsReport {
     pub totals: Counts,
 }
 
-fn counted(v: Verdict) -> crate::stats::Verdict {
-    match v {
-        Verdict::Accept => crate::stats::Verdict::Accept,
-        Verdict::Hold => crate::stats::Verdict::Hold,
-        Verdict::Reject => crate::stats::Verdict::Reject,
-    }
-}
-
 impl App {
-    /// Replaces the stats store and the clock that stats are counted by (Redis-backed stats
-    /// in `build_app`; a manual clock in tests). Call it on a freshly built app: it changes
-    /// nothing once the app has been cloned (and says so in the log).
+    /// Replaces the stats store and the application's one clock (Redis-backed stats in
+    /// `build_app`; a manual clock in tests), which stats, budgets, labels and reputation all
+    /// run by. Call it on a freshly built app: it changes nothing once the app has been cloned
+    /// (and says so in the log).
     pub fn with_stats(mut self, store: Arc<dyn StatsStore>, clock: Arc<dyn Clock>) -> App {
         match Arc::get_mut(&mut self.inner) {
             Some(inner) => {
                 inner.stats.store = store;
-                inner.stats.clock = clock;
+                inner.clock = clock;
             }
             None => tracing::error!("with_stats called on a shared app; stats store unchanged"),
         }
         self
     }
 
-    /// Now, by the stats clock.
-    pub fn stats_now(&self) -> u64 {
-        self.inner.stats.clock.now()
-    }
-
     /// Counts one answered check (test checks are not counted: they change no statistics).
     pub(super) fn count_check(&self, site: &str, verdict: Verdict, degraded: bool, took: Duration) {
         let s = &self.inner.stats;
         let event = Event::Check {
-            verdict: counted(verdict),
+            verdict,
             degraded,
             latency: took,
         };
-        s.store.record(site, &event, s.clock.now());
+        s.store.record(site, &event, self.now());
         s.counters.record(site, &event);
         if degraded {
             s.counters.reputation_error();
         }
     }
 
-    /// Counts one logged label. A label for a recent check (by `check_id`) is compared with
-    /// that check's verdict; a label sent with the full comment counts as a label only.
-    pub(super) fn count_label(&self, site: &str, label: Label, check_id: &str, now: u64) {
-        let verdict = if check_id.is_empty() {
-            None
-        } else {
-            let max_age = self.inner.settings.feedback.recent_check_secs;
-            self.inner
-                .recent
-                .lock()
-                .ok()
-                .and_then(|r| r.get(check_id, now, max_age).map(|c| c.verdict))
-        };
+    /// Counts one logged label. A label for a recent check is compared with that check's
+    /// `verdict`; a label sent with the full comment (`None`) counts as a label only.
+    pub(super) fn count_label(&self, site: &str, label: Label, verdict: Option<Verdict>) {
         let s = &self.inner.stats;
-        let event = Event::label(label, verdict.map(counted));
-        s.store.record(site, &event, s.clock.now());
+        let event = Event::label(label, verdict);
+        s.store.record(site, &event, self.now());
         s.counters.record(site, &event);
     }
 
@@ -157,7 +134,7 @@ impl App {
     /// What an operator should know that does not stop the service (damage found in the label
     /// log and set aside), for `/readyz`.
     pub fn notices(&self) -> Vec<String> {
-        self.inner.label_log.notices()
+        self.inner.labels.notices()
     }
 
     /// Marks the service as serving (model loaded, listeners up) or not (shutting down).
@@ -225,7 +202,7 @@ impl App {
         // `to` is exclusive: by default it ends just after this second, so a check made in
         // the second that starts a new bucket is in the answer.
         let to = match query.to {
-            None => self.stats_now() + 1,
+            None => self.now() + 1,
             Some(t) => t,
         };
         let from = match query.from {

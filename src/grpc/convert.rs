@@ -7,8 +7,9 @@ use super::pb;
 use crate::app::{AppError, CheckInput, CheckOutcome, FeedbackInput, FeedbackOutcome};
 use crate::app::{FeedbackTarget, ModelInfo, StatsQuery, StatsReport};
 use crate::comment::{Comment, CommentKind, Label};
-use crate::policy::{ReasonKind, Verdict};
+use crate::policy::ReasonKind;
 use crate::stats::Counts;
+use crate::verdict::Verdict;
 
 impl TryFrom<pb::CheckRequest> for CheckInput {
     type Error = AppError;

@@ -200,7 +200,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::stats::{Event, Verdict};
+    use crate::stats::Event;
+    use crate::verdict::Verdict;
 
     #[test]
     fn renders_counters_and_a_cumulative_histogram() {

@@ -433,7 +433,7 @@ mod tests {
         }
         // Entries are expired by the time they were logged (the stream id), in whole seconds.
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let cutoff = crate::reputation::now_secs();
+        let cutoff = crate::clock::now_secs();
         tokio::time::sleep(Duration::from_millis(50)).await;
         for i in 4..=5 {
             assert_eq!(log.append(record(i)).await.expect("append"), i);

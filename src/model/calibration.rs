@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::comment::Label;
 use crate::model::{sigmoid, Evidence};
-use crate::policy::Thresholds;
 use crate::text::KIND_SLOTS;
+use crate::verdict::Thresholds;
 
 /// A calibration of naive Bayes evidence into log-odds of spam.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -26,8 +26,8 @@ use super::calibration::Calibration;
 use super::counts::CountTable;
 use super::{Model, NbParams};
 use crate::corpus::DedupStats;
-use crate::policy::Thresholds;
 use crate::text::TOKENIZER_VERSION;
+use crate::verdict::Thresholds;
 
 /// The file's first eight bytes.
 pub const MAGIC: &[u8; 8] = b"HGMODEL\0";

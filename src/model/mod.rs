@@ -25,9 +25,11 @@ pub mod train;
 use serde::{Deserialize, Serialize};
 
 use crate::comment::Comment;
-use crate::policy::Thresholds;
+use crate::verdict::Thresholds;
+// Kept at its old path: scoring code across the crate calls it `model::sigmoid`.
 use crate::text::tokens::TokenSummary;
 use crate::text::{kind_slot, tokenize, FeatureId, Scratch, KIND_SLOTS};
+pub use crate::verdict::sigmoid;
 pub use calibration::Calibration;
 pub use counts::CountTable;
 pub use file::{ModelFileError, ModelHeader};
@@ -155,16 +157,6 @@ impl TextScore {
     /// The calibrated spam probability.
     pub fn probability(&self) -> f64 {
         sigmoid(self.log_odds)
-    }
-}
-
-/// The logistic function, safe at both extremes.
-pub fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
     }
 }
 
@@ -561,13 +553,6 @@ fn chi2_survival(x2: f64, dof: u32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sigmoid_is_stable_at_extremes() {
-        assert_eq!(sigmoid(0.0), 0.5);
-        assert!(sigmoid(800.0) <= 1.0 && sigmoid(800.0) > 0.999);
-        assert!(sigmoid(-800.0) >= 0.0 && sigmoid(-800.0) < 1e-300);
-    }
 
     #[test]
     fn chi2_survival_matches_known_values() {

@@ -15,9 +15,9 @@ use super::file::{ModelHeader, UnseenFit};
 use super::{features_for, Evidence, Model, NbParams, Variant};
 use crate::comment::Label;
 use crate::corpus::{DedupStats, Example};
-use crate::eval::{report, Prediction};
-use crate::policy::Thresholds;
+use crate::report::{report, Prediction};
 use crate::text::{FeatureId, Scratch};
+use crate::verdict::Thresholds;
 
 /// Everything that decides what [`train`] produces.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -137,7 +137,10 @@ pub fn fold_assignment(examples: &[Example], folds: usize) -> (Vec<usize>, usize
         let idx: Vec<usize> = (0..examples.len())
             .filter(|&i| examples.get(i).is_some_and(|e| &e.source == source))
             .collect();
-        let part: Vec<Example> = idx.iter().filter_map(|&i| examples.get(i).cloned()).collect();
+        let part: Vec<Example> = idx
+            .iter()
+            .filter_map(|&i| examples.get(i).cloned())
+            .collect();
         let (a, n) = fold_assignment_within(&part, folds);
         n_folds = n_folds.max(n);
         parts.push((idx, a));

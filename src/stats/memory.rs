@@ -169,7 +169,7 @@ mod tests {
 
     use super::*;
     use crate::comment::Label;
-    use crate::stats::Verdict;
+    use crate::verdict::Verdict;
 
     const T0: u64 = 1_795_651_200; // a UTC midnight
 

@@ -27,33 +27,15 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::comment::Label;
 
-/// The verdict of a check, as counted. (Stats sit below the policy in the module floors, so
-/// they have their own copy of the three outcomes.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Verdict {
-    /// Published.
-    Accept,
-    /// Held for a moderator.
-    Hold,
-    /// Rejected as spam.
-    Reject,
-}
-
-impl Verdict {
-    /// The name used in metrics and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Accept => "accept",
-            Verdict::Hold => "hold",
-            Verdict::Reject => "reject",
-        }
-    }
-}
+// The clock moved to the ground floor with the other shared words; re-exported here because
+// the server and the tests name it by this path.
+pub use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::verdict::Verdict;
 
 /// One thing to count.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -477,49 +459,6 @@ pub trait StatsStore: Send + Sync + 'static {
     fn errors(&self) -> u64;
     /// A short name for logs.
     fn name(&self) -> &'static str;
-}
-
-/// Where the time comes from: seconds since the epoch.
-pub trait Clock: Send + Sync + 'static {
-    /// Now.
-    fn now(&self) -> u64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> u64 {
-        crate::reputation::now_secs()
-    }
-}
-
-/// A clock that only moves when told, for tests.
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    /// A clock showing `t`.
-    pub fn new(t: u64) -> Arc<ManualClock> {
-        Arc::new(ManualClock(AtomicU64::new(t)))
-    }
-
-    /// Sets the time.
-    pub fn set(&self, t: u64) {
-        self.0.store(t, Ordering::SeqCst);
-    }
-
-    /// Moves the time on by `secs`.
-    pub fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
 }
 
 /// This process's totals since start, per site, for Prometheus. A std mutex is fine: it is
