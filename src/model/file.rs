@@ -51,7 +51,8 @@ pub struct ModelHeader {
     pub corpus_digest: String,
     /// What deduplication did to the training corpus.
     pub dedup: DedupStats,
-    /// Training documents per class, `[ham, spam]`.
+    /// Training documents per class as counted, `[ham, spam]`: with balanced sources a comment
+    /// of a small (source, class) counts several times (see `model::train::balance_weights`).
     pub train_docs: [u64; 2],
     /// Platt calibration of the raw scores.
     pub calibration: Calibration,

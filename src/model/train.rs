@@ -383,8 +383,6 @@ pub fn train(
     header.dedup = dedup;
     header.created_at = params.created_at;
     header.unseen = unseen;
-    // The comments trained on, not the weighted counts.
-    header.train_docs = [(examples.len() - spam) as u64, spam as u64];
     header.metrics = serde_json::json!({
         "measured_on": "out-of-fold predictions on the training corpus (the thresholds were chosen on these)",
         "out_of_fold": oof_report,
