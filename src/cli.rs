@@ -320,6 +320,10 @@ pub struct EvalAdaptArgs {
     /// How many global counts one site count is worth.
     #[arg(long, default_value_t = hamgate::model::online::LayerParams::default().weight)]
     pub weight: f64,
+    /// Labels of each class before the site is decided with the main thresholds (as the
+    /// service's `policy.min_learns`).
+    #[arg(long, default_value_t = hamgate::config::PolicySettings::default().min_learns)]
+    pub min_learns: u64,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -914,6 +918,7 @@ fn cmd_eval_adapt(a: EvalAdaptArgs) -> Result<()> {
         &a.steps,
         a.seeds,
         hamgate::model::online::LayerParams { weight: a.weight },
+        a.min_learns,
     );
     if a.json {
         println!("{}", serde_json::to_string_pretty(&points)?);

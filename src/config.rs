@@ -184,6 +184,8 @@ pub struct SiteSettings {
     pub reject_at: Option<f64>,
     /// Override of the policy's link limit.
     pub max_links: Option<u32>,
+    /// Override of `policy.min_learns` for this site.
+    pub min_learns: Option<u64>,
     /// The online layer this site's feedback trains and its checks are scored with. By default
     /// each site has its own, so one blog's moderation never moves another's verdicts; sites
     /// that name the same layer (a network of blogs with one moderation team) share what their
@@ -262,6 +264,11 @@ pub struct PolicySettings {
     pub reputation_cap: f64,
     /// A rejected comment this many log-odds above the reject threshold is marked `discard`.
     pub discard_margin: f64,
+    /// Labels of each class (ham and spam) a site's moderators must have taught before its
+    /// comments are decided with the model's main thresholds; until then the stricter new-site
+    /// thresholds, fitted on sources the model had not seen, decide (hold rather than guess).
+    /// 0 trusts the main thresholds from the first check.
+    pub min_learns: u64,
 }
 
 impl Default for PolicySettings {
@@ -270,6 +277,7 @@ impl Default for PolicySettings {
             max_links: 3,
             reputation_cap: 4.0,
             discard_margin: 3.0,
+            min_learns: 10,
         }
     }
 }
@@ -449,6 +457,14 @@ impl Settings {
             self.reputation.timeout_ms = parse("HAMGATE_REPUTATION_TIMEOUT_MS", &v)?;
         }
         Ok(())
+    }
+
+    /// The `min_learns` that applies to `site`: its own, else `policy.min_learns`.
+    pub fn min_learns_of(&self, site: &str) -> u64 {
+        self.sites
+            .get(site)
+            .and_then(|s| s.min_learns)
+            .unwrap_or(self.policy.min_learns)
     }
 
     /// The online layer `site` learns into and is scored with: its configured `layer`, else

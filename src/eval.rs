@@ -226,9 +226,10 @@ pub fn eval_adapt(
     steps: &[usize],
     seeds: u64,
     params: crate::model::online::LayerParams,
+    min_learns: u64,
 ) -> Vec<AdaptPoint> {
     use crate::model::online::SiteLayer;
-    let thresholds = model.thresholds();
+    use crate::model::Familiarity;
     let mut sums: Vec<[f64; 5]> = vec![[0.0; 5]; steps.len()];
     for seed in 0..seeds {
         let mut order: Vec<usize> = (0..examples.len()).collect();
@@ -245,6 +246,9 @@ pub fn eval_adapt(
             for &i in &order[..k] {
                 layer.learn(model, examples[i].label, &examples[i].comment, &mut scratch);
             }
+            // Decided as the service decides for a site that has learned these labels.
+            let familiarity = Familiarity::of(layer.learned(), min_learns);
+            let thresholds = model.thresholds_for(familiarity);
             let preds: Vec<Prediction> = order[k..]
                 .iter()
                 .map(|&i| {
@@ -252,6 +256,7 @@ pub fn eval_adapt(
                         &examples[i].comment,
                         &layer,
                         params,
+                        familiarity,
                         &mut scratch,
                         &mut feats,
                     );

@@ -361,8 +361,14 @@ mod tests {
             "/models/corpus/sms/SMSSpamCollection"
         ));
         // The current model knows only YouTube (the shipped one has learned SMS already).
-        let current = train(&base, &TrainParams::default(), "", DedupStats::default(), &|| {})
-            .unwrap();
+        let current = train(
+            &base,
+            &TrainParams::default(),
+            "",
+            DedupStats::default(),
+            &|| {},
+        )
+        .unwrap();
         // 400 true SMS labels, the last 100 held back (true labels in both runs: the judge
         // must be honest data; flipping applies to what the candidate learns from).
         let true_labels = as_labels(&sms[..400], false);

@@ -243,10 +243,11 @@ impl App {
         let mut feats = Vec::new();
         // A site with feedback of its own is scored on the global counts merged with its layer,
         // and its reasons weigh the tokens the same way.
-        let (text, text_reasons) = inner.layers.score(
+        let (text, text_reasons, familiarity) = inner.layers.score(
             inner.settings.layer_of(&caller.site),
             &slot.model,
             &input.comment,
+            inner.settings.min_learns_of(&caller.site),
             TEXT_REASONS,
             &mut scratch,
             &mut feats,
@@ -275,7 +276,9 @@ impl App {
             }
             None => (None, None),
         };
-        let policy = slot.policy(&caller.site);
+        // Until its moderators have taught it enough, a site is decided with the stricter
+        // thresholds fitted on sources the model had not seen (see `Familiarity`).
+        let policy = slot.policy(&caller.site, familiarity);
         let honeypot_filled = !input.honeypot.trim().is_empty();
         let decision = decide(
             policy,

@@ -13,7 +13,7 @@ use std::sync::{Mutex, RwLock};
 
 use crate::comment::{Comment, Label};
 use crate::model::online::{LayerParams, SiteLayer};
-use crate::model::{Model, TextScore, TokenEvidence};
+use crate::model::{Familiarity, Model, TextScore, TokenEvidence};
 use crate::text::{FeatureId, Scratch};
 
 /// Budget entries kept before hours long gone are dropped.
@@ -91,28 +91,36 @@ impl SiteLayers {
     }
 
     /// The text score of `comment` and its `top` reasons: on the global counts merged with
-    /// `layer` when that layer has learned anything, else on the global counts alone.
+    /// `layer` when that layer has learned anything, else on the global counts alone; and how
+    /// familiar the site is ([`Familiarity::of`] its layer's labels and `min_learns`), which
+    /// chose the calibration and chooses the thresholds.
     pub(super) fn score(
         &self,
         layer: &str,
         model: &Model,
         comment: &Comment,
+        min_learns: u64,
         top: usize,
         scratch: &mut Scratch,
         feats: &mut Vec<FeatureId>,
-    ) -> (TextScore, Vec<TokenEvidence>) {
+    ) -> (TextScore, Vec<TokenEvidence>, Familiarity) {
         if let Ok(layers) = self.layers.read() {
             if let Some(l) = layers.get(layer) {
                 let params = self.params;
-                let text = model.score_layered(comment, l, params, scratch, feats);
+                let fam = Familiarity::of(l.learned(), min_learns);
+                let text = model.score_layered(comment, l, params, fam, scratch, feats);
                 let reasons =
-                    model.explain_features_layered(comment, feats, l, params, scratch, top);
-                return (text, reasons);
+                    model.explain_features_layered(comment, feats, l, params, scratch, top, fam);
+                return (text, reasons, fam);
             }
         }
-        let text = model.score_with(comment, scratch, feats);
-        let reasons = model.explain_features(comment, feats, scratch, top);
-        (text, reasons)
+        let fam = Familiarity::of([0, 0], min_learns);
+        let text = match fam {
+            Familiarity::Known => model.score_with(comment, scratch, feats),
+            Familiarity::NewSite => model.score_new_site_with(comment, scratch, feats),
+        };
+        let reasons = model.explain_features(comment, feats, scratch, top, fam);
+        (text, reasons, fam)
     }
 
     /// Labels `layer` has learned.

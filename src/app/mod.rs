@@ -23,7 +23,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Limits, Settings};
 use crate::labels::LabelLog;
 use crate::model::online::LayerParams;
-use crate::model::Model;
+use crate::model::{Familiarity, Model};
 use crate::model_store::ModelStore;
 use crate::policy::SitePolicy;
 use crate::reputation::{IdentityHasher, ReputationStore};
@@ -114,37 +114,45 @@ pub struct App {
 struct ModelSlot {
     model: Model,
     version: String,
-    policies: HashMap<String, SitePolicy>,
-    default_policy: SitePolicy,
+    /// Per configured site: its policy once it is familiar, and while it is new.
+    policies: HashMap<String, [SitePolicy; 2]>,
+    default_policy: [SitePolicy; 2],
 }
 
 impl ModelSlot {
     fn new(settings: &Settings, model: Model, version: String) -> ModelSlot {
-        let default_policy = SitePolicy {
-            thresholds: model.thresholds(),
+        let base = |thresholds| SitePolicy {
+            thresholds,
             max_links: settings.policy.max_links,
             reputation_cap: settings.policy.reputation_cap,
             discard_margin: settings.policy.discard_margin,
         };
+        let default_policy = [
+            base(model.thresholds_for(Familiarity::Known)),
+            base(model.thresholds_for(Familiarity::NewSite)),
+        ];
         let mut policies = HashMap::new();
         for (name, site) in &settings.sites {
-            let mut p = default_policy;
-            if let Some(a) = site.accept_below {
-                p.thresholds.accept_below = logit(a);
-            }
-            if let Some(r) = site.reject_at {
-                p.thresholds.reject_at = logit(r);
-            }
-            if p.thresholds.accept_below > p.thresholds.reject_at {
-                p.thresholds = Thresholds {
-                    accept_below: p.thresholds.reject_at,
-                    reject_at: p.thresholds.reject_at,
-                };
-            }
-            if let Some(m) = site.max_links {
-                p.max_links = m;
-            }
-            policies.insert(name.clone(), p);
+            // A site's own thresholds, when configured, hold whether it is new or familiar.
+            let policies_of_site = default_policy.map(|mut p| {
+                if let Some(a) = site.accept_below {
+                    p.thresholds.accept_below = logit(a);
+                }
+                if let Some(r) = site.reject_at {
+                    p.thresholds.reject_at = logit(r);
+                }
+                if p.thresholds.accept_below > p.thresholds.reject_at {
+                    p.thresholds = Thresholds {
+                        accept_below: p.thresholds.reject_at,
+                        reject_at: p.thresholds.reject_at,
+                    };
+                }
+                if let Some(m) = site.max_links {
+                    p.max_links = m;
+                }
+                p
+            });
+            policies.insert(name.clone(), policies_of_site);
         }
         ModelSlot {
             model,
@@ -154,8 +162,12 @@ impl ModelSlot {
         }
     }
 
-    fn policy(&self, site: &str) -> &SitePolicy {
-        self.policies.get(site).unwrap_or(&self.default_policy)
+    fn policy(&self, site: &str, familiarity: Familiarity) -> &SitePolicy {
+        let [known, new] = self.policies.get(site).unwrap_or(&self.default_policy);
+        match familiarity {
+            Familiarity::Known => known,
+            Familiarity::NewSite => new,
+        }
     }
 }
 

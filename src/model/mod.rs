@@ -142,6 +142,34 @@ impl Evidence {
     }
 }
 
+/// How well the model knows a site's kind of text, which decides the calibration and thresholds
+/// its comments are decided with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Familiarity {
+    /// A site that has not learned enough labels of its own: text of a kind the model may never
+    /// have seen, scored with the calibration and thresholds fitted leave-one-source-out
+    /// ([`file::UnseenFit`]), which hold rather than guess.
+    #[default]
+    NewSite,
+    /// A site whose own labels have taught its layer enough: the main calibration and
+    /// thresholds, fitted on held-out parts of the training sources.
+    Known,
+}
+
+impl Familiarity {
+    /// A site whose layer has learned `learned` (`[ham, spam]`) labels is [`Familiarity::Known`]
+    /// once it has at least `min_learns` of each class (as rspamd's Bayes does not vote before
+    /// `min_learns`): one class alone says nothing about where the site's line between them
+    /// lies.
+    pub fn of(learned: [u64; 2], min_learns: u64) -> Familiarity {
+        if learned[0] >= min_learns && learned[1] >= min_learns {
+            Familiarity::Known
+        } else {
+            Familiarity::NewSite
+        }
+    }
+}
+
 /// A text score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TextScore {
@@ -372,6 +400,22 @@ impl Model {
         }
     }
 
+    /// The calibration for comments of a site as familiar as `familiarity` says.
+    pub fn calibration_for(&self, familiarity: Familiarity) -> &Calibration {
+        match familiarity {
+            Familiarity::NewSite => self.new_site_calibration(),
+            Familiarity::Known => &self.header.calibration,
+        }
+    }
+
+    /// The thresholds for a site as familiar as `familiarity` says.
+    pub fn thresholds_for(&self, familiarity: Familiarity) -> Thresholds {
+        match familiarity {
+            Familiarity::NewSite => self.new_site_thresholds(),
+            Familiarity::Known => self.header.thresholds,
+        }
+    }
+
     /// The calibration for a new site: the unseen-source fit, else the main one.
     pub fn new_site_calibration(&self) -> &Calibration {
         self.header
@@ -399,7 +443,7 @@ impl Model {
         let mut scratch = Scratch::default();
         let mut feats = Vec::new();
         self.features(comment, &mut scratch, &mut feats);
-        self.explain_features(comment, &feats, &mut scratch, top)
+        self.explain_features(comment, &feats, &mut scratch, top, Familiarity::Known)
     }
 
     /// [`Model::explain`] for a comment whose features (from [`Model::features`] or
@@ -411,6 +455,7 @@ impl Model {
         feats: &[FeatureId],
         scratch: &mut Scratch,
         top: usize,
+        familiarity: Familiarity,
     ) -> Vec<TokenEvidence> {
         if top == 0 {
             return Vec::new();
@@ -422,7 +467,7 @@ impl Model {
                 .get(&f)
                 .map(|&[ham, spam]| self.ln_plus_alpha(spam) - self.ln_plus_alpha(ham) - k)
         };
-        self.explain_with(comment, feats, scratch, top, &ratio)
+        self.explain_with(comment, feats, scratch, top, &ratio, familiarity)
     }
 
     /// The reasons, with `ratio` giving each token's raw log-ratio (`None`: unknown token).
@@ -433,11 +478,12 @@ impl Model {
         scratch: &mut Scratch,
         top: usize,
         ratio: &dyn Fn(FeatureId) -> Option<f64>,
+        familiarity: Familiarity,
     ) -> Vec<TokenEvidence> {
         if top == 0 {
             return Vec::new();
         }
-        let calibration = &self.header.calibration;
+        let calibration = self.calibration_for(familiarity);
         let mut weights: Vec<(FeatureId, f64)> = Vec::with_capacity(feats.len());
         match self.header.nb.variant {
             Variant::Multinomial | Variant::BinaryMultinomial => {

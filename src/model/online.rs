@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::counts::CountTable;
-use super::{Evidence, Model, TextScore, TokenEvidence, Variant};
+use super::{Evidence, Familiarity, Model, TextScore, TokenEvidence, Variant};
 use crate::comment::{Comment, Label};
 use crate::text::{kind_slot, FeatureId, Scratch, KIND_SLOTS};
 
@@ -62,6 +62,11 @@ impl SiteLayer {
     /// The layer's counts.
     pub fn counts(&self) -> &CountTable {
         &self.table
+    }
+
+    /// Labels learned so far per class, `[ham, spam]`.
+    pub fn learned(&self) -> [u64; 2] {
+        self.table.docs
     }
 
     /// Labels learned so far.
@@ -146,9 +151,10 @@ impl Model {
         params: LayerParams,
         scratch: &mut Scratch,
         top: usize,
+        familiarity: Familiarity,
     ) -> Vec<TokenEvidence> {
         if layer.labels() == 0 || self.header.nb.variant == Variant::RobinsonFisher {
-            return self.explain_features(comment, feats, scratch, top);
+            return self.explain_features(comment, feats, scratch, top, familiarity);
         }
         self.explain_with(
             comment,
@@ -156,15 +162,17 @@ impl Model {
             scratch,
             top,
             &self.layered_ratio(layer, params),
+            familiarity,
         )
     }
 
-    /// Scores a comment for a site with its layer.
+    /// Scores a comment for a site with its layer, calibrated as `familiarity` says.
     pub fn score_layered(
         &self,
         comment: &Comment,
         layer: &SiteLayer,
         params: LayerParams,
+        familiarity: Familiarity,
         scratch: &mut Scratch,
         features: &mut Vec<FeatureId>,
     ) -> TextScore {
@@ -172,7 +180,7 @@ impl Model {
         let ev = self.evidence_layered(features, layer, params);
         TextScore {
             raw_log_odds: ev.raw(),
-            log_odds: self.header.calibration.apply_evidence(&ev),
+            log_odds: self.calibration_for(familiarity).apply_evidence(&ev),
             links: summary.links,
         }
     }
@@ -209,10 +217,11 @@ mod tests {
         let base = model.score_with(&c, &mut scratch, &mut feats);
         let mut layer = SiteLayer::default();
         let p = LayerParams::default();
-        let same = model.score_layered(&c, &layer, p, &mut scratch, &mut feats);
+        let same = model.score_layered(&c, &layer, p, Familiarity::Known, &mut scratch, &mut feats);
         assert!((same.log_odds - base.log_odds).abs() < 1e-12);
         layer.learn(&model, Label::Spam, &c, &mut scratch);
-        let after = model.score_layered(&c, &layer, p, &mut scratch, &mut feats);
+        let after =
+            model.score_layered(&c, &layer, p, Familiarity::Known, &mut scratch, &mut feats);
         assert!(
             after.log_odds > base.log_odds + 0.5,
             "{} -> {}",
@@ -221,7 +230,14 @@ mod tests {
         );
         let mut ham_layer = SiteLayer::default();
         ham_layer.learn(&model, Label::Ham, &c, &mut scratch);
-        let hammed = model.score_layered(&c, &ham_layer, p, &mut scratch, &mut feats);
+        let hammed = model.score_layered(
+            &c,
+            &ham_layer,
+            p,
+            Familiarity::Known,
+            &mut scratch,
+            &mut feats,
+        );
         assert!(hammed.log_odds < base.log_odds - 0.5);
     }
 }
