@@ -25,9 +25,9 @@
 //! 5. [`grpc`]: the thin gRPC adapter (generated code, conversions, error mapping), and
 //!    [`http`]: the thin HTTP adapter (stats JSON API, Prometheus metrics, health, the
 //!    dashboard page);
-//! 6. [`server`] (wires the app, serves it, shuts down gracefully) and [`loadgen`] (the load
-//!    client). The command line (`serve`, `check`, `bench-load`, `train`, `eval`, `score`, ...)
-//!    lives in the binary, `src/main.rs` and `src/cli.rs`, and is the only code that prints.
+//! 6. [`server`] (wires the app, serves it, shuts down gracefully). The command line (`serve`,
+//!    `check`, `bench-load` and its load client, `train`, `eval`, `score`, ...) lives in the
+//!    binary, `src/main.rs` and `src/cli/`, and is the only code that prints.
 //!
 //! # Example
 //! ```
@@ -50,7 +50,6 @@ pub mod eval;
 pub mod grpc;
 pub mod http;
 pub mod labels;
-pub mod loadgen;
 pub mod model;
 pub mod model_store;
 pub mod policy;
