@@ -551,6 +551,35 @@ pub fn hash_key(key: &str) -> String {
     crate::corpus::hex(&Sha256::digest(key.as_bytes()))
 }
 
+/// Why an `authorization` value (gRPC metadata or HTTP header) carries no bearer key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BearerError {
+    /// Bytes outside visible ASCII.
+    #[error("authorization is not valid ASCII")]
+    NotAscii,
+    /// Not of the form `Bearer <key>`.
+    #[error("authorization must be `Bearer <key>`")]
+    NotBearer,
+}
+
+/// The API key in an `authorization` value, `Bearer <key>` (or `bearer <key>`), trimmed: the
+/// wire form of the keys whose hashes the settings hold, read the same way by the gRPC and the
+/// HTTP adapter. Visible ASCII only, as HTTP header values are.
+pub fn bearer_key(value: &[u8]) -> Result<&str, BearerError> {
+    if !value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
+        return Err(BearerError::NotAscii);
+    }
+    let value = std::str::from_utf8(value).map_err(|_| BearerError::NotAscii)?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or(BearerError::NotBearer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,6 +605,14 @@ mod tests {
         let text = std::fs::read_to_string(path).unwrap();
         let s: Settings = toml::from_str(&text).unwrap();
         assert_eq!(s, Settings::default());
+    }
+
+    #[test]
+    fn bearer_keys_are_read_from_either_case_and_trimmed() {
+        assert_eq!(bearer_key(b"Bearer k1 "), Ok("k1"));
+        assert_eq!(bearer_key(b"bearer k2"), Ok("k2"));
+        assert_eq!(bearer_key(b"Basic a2V5"), Err(BearerError::NotBearer));
+        assert_eq!(bearer_key(b"Bearer \xff"), Err(BearerError::NotAscii));
     }
 
     #[test]

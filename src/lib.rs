@@ -25,7 +25,8 @@
 //! 5. [`grpc`]: the thin gRPC adapter (generated code, conversions, error mapping), and
 //!    [`http`]: the thin HTTP adapter (stats JSON API, Prometheus metrics, health, the
 //!    dashboard page);
-//! 6. [`server`] (wires the app, serves it, shuts down gracefully). The command line (`serve`,
+//! 6. [`server`] (wires the app, serves it, shuts down gracefully; [`shutdown`] fans the one
+//!    signal out to every listener). The command line (`serve`,
 //!    `check`, `bench-load` and its load client, `train`, `eval`, `score`, ...) lives in the
 //!    binary, `src/main.rs` and `src/cli/`, and is the only code that prints.
 //!
@@ -57,6 +58,7 @@ pub mod redis_conn;
 pub mod reputation;
 pub mod retrain;
 pub mod server;
+pub mod shutdown;
 pub mod stats;
 pub mod text;
 

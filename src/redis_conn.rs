@@ -14,6 +14,8 @@
 //! concurrent commands on a cluster (each node's commands still share that node's connection,
 //! so they are pipelined on the wire).
 
+use std::future::Future;
+use std::sync::{OnceLock, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -83,6 +85,48 @@ impl RedisTarget {
             ))
         }
     }
+}
+
+/// How long a store that connects in the background waits between attempts.
+pub const RETRY_EVERY: Duration = Duration::from_millis(500);
+
+/// Connects in a background task for a store that must start while Redis is down: tries
+/// `connect` every [`RETRY_EVERY`] until it succeeds, then puts the connection in the slot
+/// `slot` picks out of the store. Gives up once the store (`owner`) is dropped. Each failure
+/// goes to `on_failure`, so every store says in its own words (and at its own level) what it
+/// does without Redis. Must be called inside a Tokio runtime.
+pub fn connect_in_background<S, C, F, Fut>(
+    owner: Weak<S>,
+    slot: fn(&S) -> &OnceLock<C>,
+    connect: F,
+    store: &'static str,
+    on_failure: fn(&redis::RedisError),
+) where
+    S: Send + Sync + 'static,
+    C: Send + Sync + 'static,
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = RedisResult<C>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            match connect().await {
+                Ok(conn) => {
+                    if let Some(owner) = owner.upgrade() {
+                        let _ = slot(&owner).set(conn);
+                        tracing::info!(store, "connected to Redis");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    if owner.strong_count() == 0 {
+                        return;
+                    }
+                    on_failure(&e);
+                    tokio::time::sleep(RETRY_EVERY).await;
+                }
+            }
+        }
+    });
 }
 
 /// A connection to a single server or to a cluster; see the module docs.

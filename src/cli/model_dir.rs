@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use hamgate::corpus::{dedup, read_corpus};
-use hamgate::model::{Model, TrainParams};
+use hamgate::model::TrainParams;
 
 use super::offline::created_at;
 
@@ -50,8 +50,7 @@ pub fn cmd_retrain(a: RetrainArgs) -> Result<()> {
     let (current, current_version, first_install) = match dir.load_current() {
         Ok((m, v)) => (m, v, false),
         Err(hamgate::retrain::ModelDirError::NoVersion(_)) => {
-            let model = Model::embedded()?;
-            let version = hamgate::model::file::version_of(hamgate::model::EMBEDDED_MODEL);
+            let (model, version) = hamgate::retrain::embedded_with_version()?;
             (model, version, true)
         }
         Err(e) => return Err(e.into()),
@@ -105,19 +104,9 @@ pub fn cmd_retrain(a: RetrainArgs) -> Result<()> {
 
 pub fn cmd_model_info(model: Option<PathBuf>, model_dir: Option<PathBuf>) -> Result<()> {
     let (m, version) = match (model, model_dir) {
-        (Some(p), _) => {
-            let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-            let m = Model::from_bytes(&bytes).map_err(|kind| hamgate::model::ModelFileError {
-                path: p.clone(),
-                kind,
-            })?;
-            (m, hamgate::model::file::version_of(&bytes))
-        }
+        (Some(p), _) => hamgate::retrain::load_with_version(&p)?,
         (None, Some(d)) => hamgate::retrain::ModelDir::open_existing(&d)?.load_current()?,
-        (None, None) => (
-            Model::embedded()?,
-            hamgate::model::file::version_of(hamgate::model::EMBEDDED_MODEL),
-        ),
+        (None, None) => hamgate::retrain::embedded_with_version()?,
     };
     let h = m.header();
     let v = serde_json::json!({

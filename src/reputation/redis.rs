@@ -105,31 +105,20 @@ impl RedisStore {
             store.half_life,
             queue,
         ));
-        let weak = Arc::downgrade(&store);
-        tokio::spawn(async move {
-            let timeouts = Timeouts {
-                connect: Duration::from_millis(500),
-                response: timeout,
-            };
-            loop {
-                match target.connect(timeouts).await {
-                    Ok(manager) => {
-                        if let Some(store) = weak.upgrade() {
-                            let _ = store.conn.set(manager);
-                            tracing::info!("connected to Redis");
-                        }
-                        return;
-                    }
-                    Err(e) => {
-                        if weak.strong_count() == 0 {
-                            return;
-                        }
-                        tracing::warn!(cause = %e, "Redis not reachable yet; serving without reputation");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            }
-        });
+        let timeouts = Timeouts {
+            connect: Duration::from_millis(500),
+            response: timeout,
+        };
+        crate::redis_conn::connect_in_background(
+            Arc::downgrade(&store),
+            |store: &RedisStore| store.conn.as_ref(),
+            move || {
+                let target = target.clone();
+                async move { target.connect(timeouts).await }
+            },
+            "reputation",
+            |e| tracing::warn!(cause = %e, "Redis not reachable yet; serving without reputation"),
+        );
         Ok(store)
     }
 

@@ -68,8 +68,9 @@ impl<C> RedisStats<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    /// A store that connects in the background with `connect` (retried every 500 ms until it
-    /// succeeds, so hamgate starts while Redis is down) and flushes every [`FLUSH_EVERY`].
+    /// A store that connects in the background with `connect` (retried every
+    /// [`crate::redis_conn::RETRY_EVERY`] until it succeeds, so hamgate starts while Redis is
+    /// down) and flushes every [`FLUSH_EVERY`].
     /// `timeout` bounds each flush. Must be called inside a Tokio runtime; the tasks end when
     /// the store is dropped.
     pub fn start<F, Fut>(connect: F, timeout: Duration) -> Arc<RedisStats<C>>
@@ -78,27 +79,13 @@ where
         Fut: Future<Output = redis::RedisResult<C>> + Send,
     {
         let store = Self::unconnected(timeout);
-        let weak = Arc::downgrade(&store);
-        tokio::spawn(async move {
-            loop {
-                match connect().await {
-                    Ok(conn) => {
-                        if let Some(store) = weak.upgrade() {
-                            let _ = store.conn.set(conn);
-                            tracing::info!("stats store connected to Redis");
-                        }
-                        return;
-                    }
-                    Err(e) => {
-                        if weak.strong_count() == 0 {
-                            return;
-                        }
-                        tracing::debug!(cause = %e, "stats store: Redis not reachable yet");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            }
-        });
+        crate::redis_conn::connect_in_background(
+            Arc::downgrade(&store),
+            |store: &RedisStats<C>| store.conn.as_ref(),
+            connect,
+            "stats",
+            |e| tracing::debug!(cause = %e, "stats store: Redis not reachable yet"),
+        );
         Self::spawn_flusher(&store);
         store
     }
