@@ -117,16 +117,17 @@ fn stats_store(settings: &Settings) -> Result<Arc<dyn crate::stats::StatsStore>,
     use crate::stats::redis::RedisStats;
     Ok(match settings.redis_target()? {
         Some(target) => {
+            let t = target.timeouts;
             let timeouts = Timeouts {
-                connect: std::time::Duration::from_millis(500),
-                response: std::time::Duration::from_secs(1),
+                connect: t.background_connect,
+                response: t.stats,
             };
             RedisStats::start(
                 move || {
                     let target = target.clone();
                     async move { target.connect(timeouts).await }
                 },
-                timeouts.response,
+                t,
             )
         }
         None => Arc::new(crate::stats::memory::MemoryStats::new()),

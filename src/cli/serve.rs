@@ -26,7 +26,8 @@ pub struct ServeArgs {
     /// Serve the CURRENT model of this directory and follow retrains and rollbacks.
     #[arg(long)]
     pub model_dir: Option<PathBuf>,
-    /// Keep reputation in Redis at this URL (shared by every replica).
+    /// Keep reputation, labels, stats and the model in Redis at this URL (shared by every
+    /// replica); the same as `redis.url`.
     #[arg(long)]
     pub redis_url: Option<String>,
     /// Allow serving without API keys on a non-loopback address.
@@ -38,7 +39,9 @@ pub struct ServeArgs {
 }
 
 pub fn cmd_serve(a: ServeArgs, log: &LogFilter) -> Result<()> {
-    let mut settings = hamgate::config::Settings::load(a.config.as_deref())?;
+    // Logging starts only once the settings say its format: their notices wait until then.
+    let (mut settings, notices) =
+        hamgate::config::Settings::load_with_notices(a.config.as_deref())?;
     if let Some(v) = a.grpc_addr {
         settings.grpc_addr = v;
     }
@@ -52,7 +55,7 @@ pub fn cmd_serve(a: ServeArgs, log: &LogFilter) -> Result<()> {
         settings.model_dir = Some(v);
     }
     if let Some(v) = a.redis_url {
-        settings.reputation.redis_url = Some(v);
+        settings.redis.url = Some(v);
         settings.reputation.backend = hamgate::config::ReputationBackend::Redis;
     }
     if a.insecure_no_auth {
@@ -66,6 +69,9 @@ pub fn cmd_serve(a: ServeArgs, log: &LogFilter) -> Result<()> {
         };
     }
     init_tracing(settings.log_format, log);
+    for notice in notices {
+        tracing::warn!("{notice}");
+    }
     let rt = runtime()?;
     rt.block_on(async move {
         let started = std::time::Instant::now();

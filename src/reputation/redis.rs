@@ -83,7 +83,8 @@ pub fn key_of(id: &Identity) -> String {
 
 impl RedisStore {
     /// Connects to `target` in the background, so hamgate starts and serves (degraded) even
-    /// while Redis is down. Must be called inside a Tokio runtime.
+    /// while Redis is down. `timeout_ms` bounds every call (a check's budget for reputation).
+    /// Must be called inside a Tokio runtime.
     pub fn connect(
         target: RedisTarget,
         timeout_ms: u64,
@@ -106,9 +107,10 @@ impl RedisStore {
             queue,
         ));
         let timeouts = Timeouts {
-            connect: Duration::from_millis(500),
+            connect: target.timeouts.background_connect,
             response: timeout,
         };
+        let retry = target.timeouts.retry;
         crate::redis_conn::connect_in_background(
             Arc::downgrade(&store),
             |store: &RedisStore| store.conn.as_ref(),
@@ -116,6 +118,7 @@ impl RedisStore {
                 let target = target.clone();
                 async move { target.connect(timeouts).await }
             },
+            retry,
             "reputation",
             |e| tracing::warn!(cause = %e, "Redis not reachable yet; serving without reputation"),
         );
