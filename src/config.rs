@@ -101,6 +101,8 @@ pub struct Settings {
     pub sites: BTreeMap<String, SiteSettings>,
     /// Input limits.
     pub limits: Limits,
+    /// Redis, for every Redis-backed store (reputation, the label log, stats, the model store).
+    pub redis: RedisSettings,
     /// Reputation store.
     pub reputation: ReputationSettings,
     /// The decision policy's defaults (sites may override thresholds and link limits).
@@ -123,6 +125,7 @@ impl Default for Settings {
             admin_key_sha256: None,
             sites: BTreeMap::new(),
             limits: Limits::default(),
+            redis: RedisSettings::default(),
             reputation: ReputationSettings::default(),
             policy: PolicySettings::default(),
             feedback: FeedbackSettings::default(),
@@ -166,7 +169,10 @@ impl Default for FeedbackSettings {
             site_labels_per_hour: 200,
             layer_weight: crate::model::online::LayerParams::default().weight,
             reputation_weight: 3.0,
-            base_corpus: vec![PathBuf::from("models/corpus/youtube")],
+            base_corpus: ["youtube", "sms", "spamassassin"]
+                .iter()
+                .map(|s| PathBuf::from(format!("models/corpus/{s}")))
+                .collect(),
             label_retention_days: 365,
         }
     }
@@ -218,16 +224,84 @@ impl Default for Limits {
     }
 }
 
+/// Redis settings: where it is and how long each store waits for it. Setting `url` keeps
+/// reputation, the label log, stats and the published model in Redis, shared by every replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`; with `cluster`, the seed nodes of a Redis Cluster separated by
+    /// commas. Unset: every store is embedded.
+    pub url: Option<String>,
+    /// Whether `url` names the nodes of a Redis Cluster.
+    pub cluster: bool,
+    /// Connecting to a node, for the stores that need Redis to go on (the label log, the model
+    /// store), in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Connecting to a node, for the stores that serve without Redis while it is down
+    /// (reputation, stats) and keep trying in the background, in milliseconds.
+    pub background_connect_timeout_ms: u64,
+    /// The wait between two connection attempts in the background, and the longest back-off of
+    /// a reconnection, in milliseconds.
+    pub retry_ms: u64,
+    /// One label-log command (a `Feedback` waits for its label to be durable), in milliseconds.
+    pub label_log_timeout_ms: u64,
+    /// One flush of the stats to Redis, in milliseconds.
+    pub stats_timeout_ms: u64,
+    /// One stats query (a month of hours is hundreds of hashes), in milliseconds.
+    pub stats_query_timeout_ms: u64,
+    /// Publishing or fetching a model (a few MB), in milliseconds.
+    pub model_timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: None,
+            cluster: false,
+            connect_timeout_ms: 2000,
+            background_connect_timeout_ms: 500,
+            retry_ms: 500,
+            label_log_timeout_ms: 5000,
+            stats_timeout_ms: 1000,
+            stats_query_timeout_ms: 3000,
+            model_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// The longest timeout a setting takes: ten minutes (a longer one is a typo, not a plan).
+const MAX_TIMEOUT_MS: u64 = 600_000;
+
+impl RedisSettings {
+    /// The timeouts by the name of their key, for checking and for the stores.
+    fn timeouts(&self) -> [(&'static str, u64); 7] {
+        [
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            (
+                "background_connect_timeout_ms",
+                self.background_connect_timeout_ms,
+            ),
+            ("retry_ms", self.retry_ms),
+            ("label_log_timeout_ms", self.label_log_timeout_ms),
+            ("stats_timeout_ms", self.stats_timeout_ms),
+            ("stats_query_timeout_ms", self.stats_query_timeout_ms),
+            ("model_timeout_ms", self.model_timeout_ms),
+        ]
+    }
+}
+
 /// Reputation settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReputationSettings {
     /// Embedded or Redis.
     pub backend: ReputationBackend,
-    /// Redis URL (`redis://host:port/db`); setting it selects the Redis backend. With
-    /// `redis_cluster`, the seed nodes of a Redis Cluster, separated by commas.
+    /// Deprecated alias of `redis.url` (read, with a warning; an error when both are set and
+    /// differ). Not written by `config show`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
-    /// Whether `redis_url` names the nodes of a Redis Cluster.
+    /// Deprecated alias of `redis.cluster` (read, with a warning, when `true`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub redis_cluster: bool,
     /// The install secret that keys the identifier HMACs. Required with Redis (every replica
     /// must share it); a random one per process is used when embedded and unset.
@@ -236,7 +310,8 @@ pub struct ReputationSettings {
     pub half_life_secs: u64,
     /// Most identifiers the embedded store keeps.
     pub max_entries: usize,
-    /// How long a check waits for Redis before answering without it (degraded).
+    /// How long a check waits for Redis before answering without it (degraded): the one
+    /// command timeout of the reputation store.
     pub timeout_ms: u64,
 }
 
@@ -283,24 +358,90 @@ impl Default for PolicySettings {
 }
 
 impl Settings {
-    /// Defaults, then the TOML file when given, then the environment.
+    /// Defaults, then the TOML file when given, then the environment. What the settings say
+    /// that an operator should change (a deprecated key) is logged as a warning; callers that
+    /// set up logging only after loading use [`Settings::load_with_notices`].
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let (settings, notices) = Settings::load_with_notices(file)?;
+        for notice in notices {
+            tracing::warn!("{notice}");
+        }
+        Ok(settings)
+    }
+
+    /// [`Settings::load`], returning the notices instead of logging them.
+    pub fn load_with_notices(file: Option<&Path>) -> Result<(Settings, Vec<String>), ConfigError> {
+        let mut notices = Vec::new();
         let mut settings = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                let mut s: Settings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
                     path: path.to_path_buf(),
                     message: e.to_string(),
-                })?
+                })?;
+                // Before the environment, so that `HAMGATE_REDIS_URL` overrides a file's
+                // deprecated key as it overrides the file's `redis.url`.
+                notices.extend(s.adopt_redis_aliases()?);
+                s
             }
             None => Settings::default(),
         };
         settings.apply_env_paths(std::env::vars())?;
         settings.apply_env(|name| std::env::var(name).ok())?;
-        Ok(settings)
+        notices.extend(settings.adopt_redis_aliases()?);
+        // Redis for one store is Redis for all: the reputation backend follows `redis.url`.
+        if settings.redis.url.is_some() {
+            settings.reputation.backend = ReputationBackend::Redis;
+        }
+        Ok((settings, notices))
+    }
+
+    /// Moves the deprecated `reputation.redis_url` and `reputation.redis_cluster` to `[redis]`;
+    /// returns a notice for each one found. Both URLs set and different is an error naming both
+    /// keys: which one was meant cannot be guessed.
+    fn adopt_redis_aliases(&mut self) -> Result<Vec<String>, ConfigError> {
+        let mut notices = Vec::new();
+        if let Some(old) = self.reputation.redis_url.take() {
+            match &self.redis.url {
+                Some(new) if *new != old => {
+                    return Err(ConfigError::Invalid(format!(
+                        "reputation.redis_url (`{}`, deprecated) and redis.url (`{}`) are both set and differ; keep redis.url only",
+                        mask_url_password(&old),
+                        mask_url_password(new)
+                    )))
+                }
+                _ => self.redis.url = Some(old),
+            }
+            notices.push(
+                "reputation.redis_url is deprecated; it is read as redis.url (move it to the [redis] section)"
+                    .to_string(),
+            );
+        }
+        if std::mem::take(&mut self.reputation.redis_cluster) {
+            self.redis.cluster = true;
+            notices.push(
+                "reputation.redis_cluster is deprecated; it is read as redis.cluster (move it to the [redis] section)"
+                    .to_string(),
+            );
+        }
+        Ok(notices)
+    }
+
+    /// The Redis URL every Redis-backed store uses: `redis.url`, or the deprecated
+    /// `reputation.redis_url` of settings built in code.
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis
+            .url
+            .as_deref()
+            .or(self.reputation.redis_url.as_deref())
+    }
+
+    /// Whether the stores are in Redis.
+    pub fn uses_redis(&self) -> bool {
+        self.redis_url().is_some()
     }
 
     /// Applies variables of the general scheme, one for every setting: `HAMGATE_` then the
@@ -380,12 +521,15 @@ impl Settings {
             .map_err(|e| e.message().to_string())
     }
 
-    /// The settings as TOML, for `hamgate config show`, with the reputation secret masked.
+    /// The settings as TOML, for `hamgate config show`, with the reputation secret and any
+    /// password in the Redis URL masked (a deprecated Redis key is shown as its `[redis]` key).
     pub fn to_toml_masked(&self) -> Result<String, ConfigError> {
         let mut shown = self.clone();
+        shown.adopt_redis_aliases()?;
         if shown.reputation.secret.is_some() {
             shown.reputation.secret = Some("********".into());
         }
+        shown.redis.url = shown.redis.url.as_deref().map(mask_url_password);
         toml::to_string(&shown).map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
@@ -437,12 +581,15 @@ impl Settings {
         if let Some(v) = get("HAMGATE_ADMIN_KEY_SHA256") {
             self.admin_key_sha256 = Some(v.trim().to_ascii_lowercase());
         }
+        // The short names of `HAMGATE_REDIS__URL` and `HAMGATE_REDIS__CLUSTER`, kept. Setting
+        // the URL here replaces a deprecated `reputation.redis_url` too: the environment wins.
         if let Some(v) = get("HAMGATE_REDIS_URL") {
-            self.reputation.redis_url = Some(v);
-            self.reputation.backend = ReputationBackend::Redis;
+            self.redis.url = Some(v);
+            self.reputation.redis_url = None;
         }
         if let Some(v) = get("HAMGATE_REDIS_CLUSTER") {
-            self.reputation.redis_cluster = parse("HAMGATE_REDIS_CLUSTER", &v)?;
+            self.redis.cluster = parse("HAMGATE_REDIS_CLUSTER", &v)?;
+            self.reputation.redis_cluster = false;
         }
         if let Some(v) = get("HAMGATE_REPUTATION_SECRET") {
             self.reputation.secret = Some(v);
@@ -524,13 +671,19 @@ impl Settings {
                 }
             }
         }
-        if self.reputation.backend == ReputationBackend::Redis {
-            if self.reputation.redis_url.is_none() {
-                return Err(ConfigError::Invalid(
-                    "reputation.backend = redis needs reputation.redis_url (or HAMGATE_REDIS_URL)"
-                        .into(),
-                ));
+        for (key, ms) in self.redis.timeouts() {
+            if ms == 0 || ms > MAX_TIMEOUT_MS {
+                return Err(ConfigError::Invalid(format!(
+                    "redis.{key}: {ms} is not a timeout in milliseconds (1 to {MAX_TIMEOUT_MS})"
+                )));
             }
+        }
+        if self.reputation.backend == ReputationBackend::Redis && !self.uses_redis() {
+            return Err(ConfigError::Invalid(
+                "reputation.backend = redis needs redis.url (or HAMGATE_REDIS_URL)".into(),
+            ));
+        }
+        if self.uses_redis() {
             self.redis_target()?;
             if self.reputation.secret.as_deref().is_none_or(str::is_empty) {
                 return Err(ConfigError::Invalid(
@@ -548,23 +701,85 @@ impl Settings {
 }
 
 impl Settings {
-    /// Where Redis is, when the Redis backend is selected.
+    /// Where Redis is and how long each store waits for it, when a Redis URL is set.
     pub fn redis_target(&self) -> Result<Option<crate::redis_conn::RedisTarget>, ConfigError> {
-        match (&self.reputation.backend, &self.reputation.redis_url) {
-            (ReputationBackend::Redis, Some(url)) => {
-                crate::redis_conn::RedisTarget::parse(url, self.reputation.redis_cluster)
-                    .map(Some)
-                    .map_err(|e| ConfigError::Invalid(format!("reputation.redis_url: {e}")))
+        if let (Some(old), Some(new)) = (&self.reputation.redis_url, &self.redis.url) {
+            if old != new {
+                return Err(ConfigError::Invalid(
+                    "reputation.redis_url (deprecated) and redis.url are both set and differ; keep redis.url only".into(),
+                ));
             }
-            _ => Ok(None),
         }
+        let Some(url) = self.redis_url() else {
+            return Ok(None);
+        };
+        let cluster = self.redis.cluster || self.reputation.redis_cluster;
+        let mut target = crate::redis_conn::RedisTarget::parse(url, cluster)
+            .map_err(|e| ConfigError::Invalid(format!("redis.url: {e}")))?;
+        let ms = std::time::Duration::from_millis;
+        let r = &self.redis;
+        target.timeouts = crate::redis_conn::RedisTimeouts {
+            connect: ms(r.connect_timeout_ms),
+            background_connect: ms(r.background_connect_timeout_ms),
+            retry: ms(r.retry_ms),
+            label_log: ms(r.label_log_timeout_ms),
+            stats: ms(r.stats_timeout_ms),
+            stats_query: ms(r.stats_query_timeout_ms),
+            model: ms(r.model_timeout_ms),
+        };
+        Ok(Some(target))
     }
+}
+
+/// `url` (or a comma-separated list of them) with the password of each masked: a Redis URL
+/// may carry one (`redis://:PASSWORD@host:6379`).
+pub fn mask_url_password(url: &str) -> String {
+    url.split(',')
+        .map(|u| match (u.find("://"), u.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let userinfo = &u[scheme + 3..at];
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{}{user}:********{}", &u[..scheme + 3], &u[at..])
+            }
+            _ => u.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The SHA-256 (hex) of an API key, as the settings store it.
 pub fn hash_key(key: &str) -> String {
     use sha2::{Digest, Sha256};
     crate::corpus::hex(&Sha256::digest(key.as_bytes()))
+}
+
+/// Why an `authorization` value (gRPC metadata or HTTP header) carries no bearer key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BearerError {
+    /// Bytes outside visible ASCII.
+    #[error("authorization is not valid ASCII")]
+    NotAscii,
+    /// Not of the form `Bearer <key>`.
+    #[error("authorization must be `Bearer <key>`")]
+    NotBearer,
+}
+
+/// The API key in an `authorization` value, `Bearer <key>` (or `bearer <key>`), trimmed: the
+/// wire form of the keys whose hashes the settings hold, read the same way by the gRPC and the
+/// HTTP adapter. Visible ASCII only, as HTTP header values are.
+pub fn bearer_key(value: &[u8]) -> Result<&str, BearerError> {
+    if !value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
+        return Err(BearerError::NotAscii);
+    }
+    let value = std::str::from_utf8(value).map_err(|_| BearerError::NotAscii)?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or(BearerError::NotBearer)
 }
 
 #[cfg(test)]
@@ -592,6 +807,88 @@ mod tests {
         let text = std::fs::read_to_string(path).unwrap();
         let s: Settings = toml::from_str(&text).unwrap();
         assert_eq!(s, Settings::default());
+        // Complete: every setting with a default value is written out in the example (the
+        // unset optional ones are there as comments, which no parser sees).
+        fn keys(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+            if let toml::Value::Table(t) = v {
+                for (k, v) in t {
+                    let path = format!("{prefix}{k}");
+                    if v.is_table() {
+                        keys(&format!("{path}."), v, out);
+                    } else {
+                        out.push(path);
+                    }
+                }
+            }
+        }
+        let (mut want, mut have) = (Vec::new(), Vec::new());
+        keys(
+            "",
+            &toml::Value::try_from(Settings::default()).unwrap(),
+            &mut want,
+        );
+        keys(
+            "",
+            &toml::Value::Table(toml::from_str(&text).unwrap()),
+            &mut have,
+        );
+        let missing: Vec<_> = want.iter().filter(|k| !have.contains(k)).collect();
+        assert!(missing.is_empty(), "not in the example file: {missing:?}");
+    }
+
+    #[test]
+    fn the_redis_section_and_its_deprecated_aliases() {
+        // The deprecated key is read as redis.url and selects Redis, with a notice.
+        let mut s: Settings =
+            toml::from_str("[reputation]\nredis_url = \"redis://127.0.0.1:1/0\"\n").unwrap();
+        let notices = s.adopt_redis_aliases().unwrap();
+        assert_eq!(s.redis.url.as_deref(), Some("redis://127.0.0.1:1/0"));
+        assert!(notices[0].contains("deprecated"), "{notices:?}");
+        assert!(s.redis_target().unwrap().is_some());
+        // Both set and different: an error naming both keys.
+        let mut s: Settings = toml::from_str(
+            "[redis]\nurl = \"redis://a:1\"\n[reputation]\nredis_url = \"redis://b:2\"\n",
+        )
+        .unwrap();
+        let e = s.adopt_redis_aliases().unwrap_err().to_string();
+        assert!(
+            e.contains("reputation.redis_url") && e.contains("redis.url"),
+            "{e}"
+        );
+        // The timeouts reach the stores through the target.
+        let mut s = Settings::default();
+        s.redis.url = Some("redis://127.0.0.1:1/0".into());
+        s.redis.model_timeout_ms = 1234;
+        let t = s.redis_target().unwrap().unwrap();
+        assert_eq!(t.timeouts.model, std::time::Duration::from_millis(1234));
+        assert_eq!(
+            crate::redis_conn::RedisTimeouts {
+                model: std::time::Duration::from_secs(30),
+                ..t.timeouts
+            },
+            crate::redis_conn::RedisTimeouts::default()
+        );
+        // The environment: the general scheme and the short name.
+        let mut s = Settings::default();
+        s.apply_env_paths([("HAMGATE_REDIS__URL".to_string(), "redis://x:1".to_string())])
+            .unwrap();
+        assert_eq!(s.redis.url.as_deref(), Some("redis://x:1"));
+        s.apply_env(|n| (n == "HAMGATE_REDIS_URL").then(|| "redis://y:2".to_string()))
+            .unwrap();
+        assert_eq!(s.redis.url.as_deref(), Some("redis://y:2"));
+        // A password is never shown.
+        assert_eq!(
+            mask_url_password("redis://:hunter2@h:6379/0,redis://u:pw@g:1"),
+            "redis://:********@h:6379/0,redis://u:********@g:1"
+        );
+    }
+
+    #[test]
+    fn bearer_keys_are_read_from_either_case_and_trimmed() {
+        assert_eq!(bearer_key(b"Bearer k1 "), Ok("k1"));
+        assert_eq!(bearer_key(b"bearer k2"), Ok("k2"));
+        assert_eq!(bearer_key(b"Basic a2V5"), Err(BearerError::NotBearer));
+        assert_eq!(bearer_key(b"Bearer \xff"), Err(BearerError::NotAscii));
     }
 
     #[test]

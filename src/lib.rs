@@ -13,7 +13,9 @@
 //!    [`verdict`] (accept / hold / reject, the two thresholds, log-odds to probability) [-];
 //!    [`clock`] (the one injectable clock: system or manual) [-];
 //!    [`comment`] (the comment, its label and metadata) [-];
-//!    [`redis_conn`] (a Redis target, single or cluster, and connect-with-timeouts) [-];
+//!    [`redis_conn`] (a Redis target, single or cluster, its timeouts, connect-with-timeouts
+//!    and connect-in-background) [-];
+//!    [`shutdown`] (one shutdown signal fanned out to every listener) [-];
 //!    [`text`] (normalisation, tokens, feature ids, URL parsing, shapes) [comment];
 //!    [`report`] (AUC, F1 and the three-way view of scored examples) [comment, verdict].
 //! 2. **Data and stores**:
@@ -53,9 +55,9 @@
 //!    Prometheus metrics, health, the dashboard page) [app, config, stats].
 //! 7. **Process**: [`server`] (builds the app from settings, serves gRPC and HTTP, shuts down
 //!    gracefully) [app, config, grpc, http, labels, model, redis_conn, reputation, retrain,
-//!    stats]; [`loadgen`] (the load client of `bench-load`) [grpc]. The command line (`serve`,
-//!    `check`, `bench-load`, `train`, `eval`, `retrain`, `config`, ...) lives in the binary,
-//!    `src/main.rs` and `src/cli.rs`, and is the only code that prints.
+//!    shutdown, stats]. The command line (`serve`, `check`, `bench-load` and its load client,
+//!    `train`, `eval`, `retrain`, `config`, ...) lives in the binary, `src/main.rs` and
+//!    `src/cli/` (a file per kind of command), and is the only code that prints.
 //!
 //! # Example
 //! ```
@@ -80,7 +82,6 @@ pub mod grpc;
 pub mod http;
 pub mod import;
 pub mod labels;
-pub mod loadgen;
 pub mod model;
 pub mod model_store;
 pub mod policy;
@@ -89,6 +90,7 @@ pub mod report;
 pub mod reputation;
 pub mod retrain;
 pub mod server;
+pub mod shutdown;
 pub mod stats;
 pub mod text;
 pub mod verdict;

@@ -15,8 +15,6 @@
 //!   `MULTI`/`EXEC`, so a replica that sees the new `current` always finds its bytes. Replicas
 //!   poll `current` (a few bytes) and fetch the model only when it changed.
 
-use std::time::Duration;
-
 use crate::model::file::version_of;
 use crate::model::Model;
 use crate::redis_conn::{RedisConn, RedisTarget, Timeouts};
@@ -184,9 +182,9 @@ impl RedisModels {
             .get_or_try_init(|| async {
                 self.target
                     .connect(Timeouts {
-                        connect: Duration::from_secs(2),
-                        // A model is a few MB: give the transfer time.
-                        response: Duration::from_secs(30),
+                        connect: self.target.timeouts.connect,
+                        // A model is a few MB: `redis.model_timeout_ms` gives the transfer time.
+                        response: self.target.timeouts.model,
                     })
                     .await
                     .map_err(|e| ModelStoreError::Redis(format!("cannot connect: {e}")))

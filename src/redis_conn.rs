@@ -1,8 +1,9 @@
 //! One Redis connection type for every Redis-backed part (reputation, label log, model
 //! publication, stats), on a single server or on a Redis Cluster.
 //!
-//! A [`RedisTarget`] is what the settings say: one URL, or with `reputation.redis_cluster` on,
-//! a comma-separated list of seed nodes of a cluster. [`RedisConn`] is a cheap `Clone` over a
+//! A [`RedisTarget`] is what the settings' `[redis]` section says: one URL, or with `cluster`
+//! on, a comma-separated list of seed nodes of a cluster, and how long each store waits for it
+//! ([`RedisTimeouts`]). [`RedisConn`] is a cheap `Clone` over a
 //! `ConnectionManager` (single server; reconnects by itself) or a cluster connection (follows
 //! the cluster's topology, reconnects to nodes by itself), and implements
 //! `redis::aio::ConnectionLike`, so commands and same-slot pipelines run on either unchanged.
@@ -14,19 +15,58 @@
 //! concurrent commands on a cluster (each node's commands still share that node's connection,
 //! so they are pipelined on the wire).
 
+use std::future::Future;
+use std::sync::{OnceLock, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, RedisFuture, RedisResult, Value};
 
-/// Where Redis is.
+/// Where Redis is, and how long each store waits for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisTarget {
     /// One URL, or a cluster's seed nodes.
     pub urls: Vec<String>,
     /// Whether `urls` are nodes of a Redis Cluster.
     pub cluster: bool,
+    /// The stores' timeouts.
+    pub timeouts: RedisTimeouts,
+}
+
+/// How long each Redis-backed store waits, from the `[redis]` settings (the defaults are
+/// theirs). Reputation's command timeout is its own setting, `reputation.timeout_ms`: it is a
+/// check's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedisTimeouts {
+    /// Connecting, for the stores that need Redis to go on (label log, model store).
+    pub connect: Duration,
+    /// Connecting, for the stores that serve without Redis and retry in the background.
+    pub background_connect: Duration,
+    /// Between two background connection attempts; the longest back-off of a reconnection.
+    pub retry: Duration,
+    /// One label-log command.
+    pub label_log: Duration,
+    /// One stats flush.
+    pub stats: Duration,
+    /// One stats query.
+    pub stats_query: Duration,
+    /// Publishing or fetching a model.
+    pub model: Duration,
+}
+
+impl Default for RedisTimeouts {
+    fn default() -> Self {
+        RedisTimeouts {
+            connect: Duration::from_secs(2),
+            background_connect: Duration::from_millis(500),
+            retry: Duration::from_millis(500),
+            label_log: Duration::from_secs(5),
+            stats: Duration::from_secs(1),
+            stats_query: Duration::from_secs(3),
+            model: Duration::from_secs(30),
+        }
+    }
 }
 
 /// How long connecting and each command may take.
@@ -39,7 +79,8 @@ pub struct Timeouts {
 }
 
 impl RedisTarget {
-    /// Parses `spec`: one URL, or with `cluster`, URLs separated by commas.
+    /// Parses `spec`: one URL, or with `cluster`, URLs separated by commas; with the default
+    /// timeouts.
     pub fn parse(spec: &str, cluster: bool) -> Result<RedisTarget, String> {
         let urls: Vec<String> = spec
             .split(',')
@@ -51,15 +92,16 @@ impl RedisTarget {
             return Err("no Redis URL given".into());
         }
         if urls.len() > 1 && !cluster {
-            return Err(
-                "several Redis URLs given; set reputation.redis_cluster = true for a cluster"
-                    .into(),
-            );
+            return Err("several Redis URLs given; set redis.cluster = true for a cluster".into());
         }
         for u in &urls {
             redis::Client::open(u.as_str()).map_err(|e| format!("invalid Redis URL `{u}`: {e}"))?;
         }
-        Ok(RedisTarget { urls, cluster })
+        Ok(RedisTarget {
+            urls,
+            cluster,
+            timeouts: RedisTimeouts::default(),
+        })
     }
 
     /// Connects once; the connection then keeps itself connected.
@@ -77,12 +119,52 @@ impl RedisTarget {
                 .set_connection_timeout(Some(timeouts.connect))
                 .set_response_timeout(Some(timeouts.response))
                 .set_number_of_retries(2)
-                .set_max_delay(Duration::from_millis(500));
+                .set_max_delay(self.timeouts.retry);
             Ok(RedisConn::Single(
                 ConnectionManager::new_with_config(client, config).await?,
             ))
         }
     }
+}
+
+/// Connects in a background task for a store that must start while Redis is down: tries
+/// `connect` every `retry` until it succeeds, then puts the connection in the slot
+/// `slot` picks out of the store. Gives up once the store (`owner`) is dropped. Each failure
+/// goes to `on_failure`, so every store says in its own words (and at its own level) what it
+/// does without Redis. Must be called inside a Tokio runtime.
+pub fn connect_in_background<S, C, F, Fut>(
+    owner: Weak<S>,
+    slot: fn(&S) -> &OnceLock<C>,
+    connect: F,
+    retry: Duration,
+    store: &'static str,
+    on_failure: fn(&redis::RedisError),
+) where
+    S: Send + Sync + 'static,
+    C: Send + Sync + 'static,
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = RedisResult<C>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            match connect().await {
+                Ok(conn) => {
+                    if let Some(owner) = owner.upgrade() {
+                        let _ = slot(&owner).set(conn);
+                        tracing::info!(store, "connected to Redis");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    if owner.strong_count() == 0 {
+                        return;
+                    }
+                    on_failure(&e);
+                    tokio::time::sleep(retry).await;
+                }
+            }
+        }
+    });
 }
 
 /// A connection to a single server or to a cluster; see the module docs.
@@ -174,7 +256,7 @@ mod tests {
         assert_eq!(t.urls, vec!["redis://a:1", "redis://b:2"]);
         assert!(t.cluster);
         let e = RedisTarget::parse("redis://a:1,redis://b:2", false).unwrap_err();
-        assert!(e.contains("redis_cluster"), "{e}");
+        assert!(e.contains("redis.cluster"), "{e}");
         assert!(RedisTarget::parse(" , ", true).is_err());
         let e = RedisTarget::parse("http://nope", false).unwrap_err();
         assert!(e.contains("http://nope"), "{e}");

@@ -146,6 +146,28 @@ pub fn retrain(
     ))
 }
 
+/// A model file and its version (the hash of its bytes, the name a model directory gives it),
+/// for whoever serves or describes a model outside a model directory.
+pub fn load_with_version(path: &Path) -> Result<(Model, String), ModelFileError> {
+    let bytes = std::fs::read(path).map_err(|e| ModelFileError {
+        path: path.to_path_buf(),
+        kind: crate::model::file::ModelFileErrorKind::Io(e),
+    })?;
+    let model = Model::from_bytes(&bytes).map_err(|kind| ModelFileError {
+        path: path.to_path_buf(),
+        kind,
+    })?;
+    Ok((model, crate::model::file::version_of(&bytes)))
+}
+
+/// The built-in model and its version.
+pub fn embedded_with_version() -> Result<(Model, String), ModelFileError> {
+    Ok((
+        Model::embedded()?,
+        crate::model::file::version_of(crate::model::EMBEDDED_MODEL),
+    ))
+}
+
 /// A directory of model versions with a `CURRENT` pointer; see the module docs.
 #[derive(Debug, Clone)]
 pub struct ModelDir {

@@ -18,7 +18,6 @@ use crate::grpc::{pb, FilterService};
 use crate::labels::file::FileLabelLog;
 use crate::labels::redis::RedisLabelLog;
 use crate::labels::{LabelLog, LabelLogError, LabelRecord, LogFuture, LoggedLabel};
-use crate::model::Model;
 use crate::redis_conn::RedisTarget;
 use crate::reputation::memory::MemoryStore;
 use crate::reputation::redis::RedisStore;
@@ -84,21 +83,8 @@ pub fn build_app_with_clock(
     };
     let (model, version) = match (&settings.model, from_dir) {
         (_, Some(m)) => m,
-        (Some(path), None) => {
-            let bytes = std::fs::read(path).map_err(|e| crate::model::ModelFileError {
-                path: path.clone(),
-                kind: crate::model::file::ModelFileErrorKind::Io(e),
-            })?;
-            let model = Model::from_bytes(&bytes).map_err(|kind| crate::model::ModelFileError {
-                path: path.clone(),
-                kind,
-            })?;
-            (model, crate::model::file::version_of(&bytes))
-        }
-        (None, None) => (
-            Model::embedded()?,
-            crate::model::file::version_of(crate::model::EMBEDDED_MODEL),
-        ),
+        (Some(path), None) => crate::retrain::load_with_version(path)?,
+        (None, None) => crate::retrain::embedded_with_version()?,
     };
     let rep = &settings.reputation;
     let store: Arc<dyn ReputationStore> = match settings.redis_target()? {
@@ -131,16 +117,17 @@ fn stats_store(settings: &Settings) -> Result<Arc<dyn crate::stats::StatsStore>,
     use crate::stats::redis::RedisStats;
     Ok(match settings.redis_target()? {
         Some(target) => {
+            let t = target.timeouts;
             let timeouts = Timeouts {
-                connect: std::time::Duration::from_millis(500),
-                response: std::time::Duration::from_secs(1),
+                connect: t.background_connect,
+                response: t.stats,
             };
             RedisStats::start(
                 move || {
                     let target = target.clone();
                     async move { target.connect(timeouts).await }
                 },
-                timeouts.response,
+                t,
             )
         }
         None => Arc::new(crate::stats::memory::MemoryStats::new()),
@@ -457,25 +444,17 @@ pub async fn serve_all(
     settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let tx = Arc::new(tx);
-    let on_signal = Arc::clone(&tx);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = on_signal.send(true);
-    });
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
+    let shutdown = crate::shutdown::Shutdown::on(shutdown);
     let grpc = async {
         let r = serve(
             app.clone(),
             listeners.grpc,
             settings.limits.max_message_bytes,
-            stopped(rx.clone()),
+            shutdown.stopped(),
         )
         .await;
-        let _ = tx.send(true);
+        // Either listener ending stops the other.
+        shutdown.trigger();
         r
     };
     let http = async {
@@ -484,10 +463,11 @@ pub async fn serve_all(
             listeners.http,
             listeners.metrics,
             settings.metrics_key_sha256.clone(),
-            stopped(rx.clone()),
+            shutdown.stopped(),
         )
         .await;
-        let _ = tx.send(true);
+        // Either listener ending stops the other.
+        shutdown.trigger();
         r
     };
     let (grpc, http) = tokio::join!(grpc, http);

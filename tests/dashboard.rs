@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::process::{free_port, ChildGuard};
-use common::{http_get, HAM, SPAM};
+use common::{check_from, http_get, HAM, SPAM};
 use hamgate::config::hash_key;
 use hamgate::grpc::pb;
 use hamgate::grpc::pb::comment_filter_client::CommentFilterClient;
@@ -59,20 +59,6 @@ fn with_key<T>(msg: T) -> Request<T> {
             .expect("ascii metadata"),
     );
     req
-}
-
-fn comment(content: &str, ip: &str) -> pb::CheckRequest {
-    pb::CheckRequest {
-        comment: Some(pb::Comment {
-            content: content.into(),
-            ..Default::default()
-        }),
-        client: Some(pb::Client {
-            ip: ip.into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 /// Starts `hamgate serve` with two sites and an admin key, on free ports, and waits until
@@ -169,7 +155,7 @@ async fn make_traffic(grpc_url: &str) -> Made {
     for (i, text) in texts.enumerate() {
         let ip = format!("198.51.100.{}", 10 + i);
         let r = client
-            .check(with_key(comment(text, &ip)))
+            .check(with_key(check_from(text, &ip)))
             .await
             .unwrap_or_else(|s| panic!("check failed: {s:?}"))
             .into_inner();

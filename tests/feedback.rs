@@ -901,31 +901,16 @@ impl Hamgate {
 
     /// Polls health (bounded) until SERVING; returns a channel to it.
     async fn ready(&mut self) -> Channel {
-        use tonic_health::pb::health_check_response::ServingStatus;
-        use tonic_health::pb::health_client::HealthClient;
-        use tonic_health::pb::HealthCheckRequest;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.exited() {
                 panic!("hamgate exited early ({status}):\n{}", self.output());
             }
-            let attempt = async {
-                let channel = Endpoint::from_shared(format!("http://{}", self.addr))
-                    .expect("url")
-                    .connect_timeout(Duration::from_secs(2))
-                    .timeout(CALL_TIMEOUT)
-                    .connect()
-                    .await
-                    .ok()?;
-                let r = HealthClient::new(channel.clone())
-                    .check(HealthCheckRequest {
-                        service: String::new(),
-                    })
-                    .await
-                    .ok()?;
-                (r.into_inner().status == ServingStatus::Serving as i32).then_some(channel)
-            };
-            if let Some(channel) = attempt.await {
+            let endpoint = Endpoint::from_shared(format!("http://{}", self.addr))
+                .expect("url")
+                .connect_timeout(Duration::from_secs(2))
+                .timeout(CALL_TIMEOUT);
+            if let Some(channel) = common::serving_channel(endpoint).await {
                 return channel;
             }
             assert!(

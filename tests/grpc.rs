@@ -667,10 +667,6 @@ async fn wait_exit(guard: &mut ChildGuard, within: Duration) -> std::process::Ou
 
 #[tokio::test]
 async fn the_binary_serves_and_stops_gracefully_on_sigterm() {
-    use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::health_client::HealthClient;
-    use tonic_health::pb::HealthCheckRequest;
-
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let spawned = Instant::now();
@@ -703,21 +699,8 @@ async fn the_binary_serves_and_stops_gracefully_on_sigterm() {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let attempt = async {
-            let channel = tonic::transport::Channel::from_shared(url.clone())
-                .expect("url")
-                .connect()
-                .await
-                .ok()?;
-            let r = HealthClient::new(channel.clone())
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .ok()?;
-            (r.into_inner().status == ServingStatus::Serving as i32).then_some(channel)
-        };
-        if let Some(c) = attempt.await {
+        let endpoint = tonic::transport::Endpoint::from_shared(url.clone()).expect("url");
+        if let Some(c) = common::serving_channel(endpoint).await {
             break c;
         }
         assert!(

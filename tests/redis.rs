@@ -23,6 +23,7 @@ use hamgate::grpc::pb::comment_filter_client::CommentFilterClient;
 use hamgate::reputation::redis::key_of;
 use hamgate::reputation::{IdentityHasher, IdentityKind};
 
+use common::check_from;
 use common::process::free_port;
 use common::redis_server::RedisServer;
 
@@ -182,25 +183,11 @@ const SPAM_IP: &str = "203.0.113.50";
 /// Another /24 than [`SPAM_IP`], so no network reputation is shared.
 const FRESH_IP: &str = "198.51.100.7";
 
-fn request(content: &str, ip: &str) -> pb::CheckRequest {
-    pb::CheckRequest {
-        comment: Some(pb::Comment {
-            content: content.into(),
-            ..Default::default()
-        }),
-        client: Some(pb::Client {
-            ip: ip.into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 /// A test call: scored with reputation, but it records nothing.
 fn probe(content: &str, ip: &str) -> pb::CheckRequest {
     pb::CheckRequest {
         is_test: true,
-        ..request(content, ip)
+        ..check_from(content, ip)
     }
 }
 
@@ -220,7 +207,7 @@ fn expected_log_odds(kind: IdentityKind, spam: f64, ham: f64) -> f64 {
 /// Sends the spam comments from `ip`, asserting each is rejected and not degraded.
 async fn send_spam(hg: &mut Hamgate, ip: &str) {
     for text in SPAM {
-        let resp = hg.check(request(text, ip)).await;
+        let resp = hg.check(check_from(text, ip)).await;
         assert!(!resp.degraded, "{resp:?}");
         assert_eq!(verdict(&resp), pb::Verdict::Reject, "{text}: {resp:?}");
     }
@@ -306,7 +293,7 @@ async fn stored_keys_hold_no_raw_identifiers() {
     let mut conn = redis_conn(redis.port).await;
 
     let with_identity = |content: &str, is_test: bool| {
-        let mut req = request(content, SPAM_IP);
+        let mut req = check_from(content, SPAM_IP);
         req.is_test = is_test;
         let comment = req.comment.as_mut().expect("set above");
         comment.author_email = "spammer@example.org".into();
@@ -469,7 +456,7 @@ async fn survives_redis_being_killed_and_reconnects_by_itself() {
 
     for i in 0..3 {
         let resp = hg
-            .check(request(NEUTRAL, &format!("198.51.100.{}", 10 + i)))
+            .check(check_from(NEUTRAL, &format!("198.51.100.{}", 10 + i)))
             .await;
         assert!(!resp.degraded, "{resp:?}");
     }
@@ -479,7 +466,7 @@ async fn survives_redis_being_killed_and_reconnects_by_itself() {
     for i in 0..10 {
         let start = Instant::now();
         let resp = hg
-            .check(request(NEUTRAL, &format!("198.51.100.{}", 20 + i)))
+            .check(check_from(NEUTRAL, &format!("198.51.100.{}", 20 + i)))
             .await;
         let took = start.elapsed();
         assert!(resp.degraded, "Redis is down, yet not degraded: {resp:?}");
@@ -511,7 +498,7 @@ async fn starts_without_redis_and_connects_when_it_appears() {
     let mut calls = 0;
     while start.elapsed() < Duration::from_millis(700) {
         let t = Instant::now();
-        let resp = hg.check(request(SPAM[0], SPAM_IP)).await;
+        let resp = hg.check(check_from(SPAM[0], SPAM_IP)).await;
         let took = t.elapsed();
         assert!(resp.degraded, "nothing listens on {port}: {resp:?}");
         assert_eq!(verdict(&resp), pb::Verdict::Reject, "{resp:?}");
@@ -588,7 +575,7 @@ async fn counts_decay_with_the_half_life() {
         .query_async(&mut conn)
         .await
         .expect("HSET");
-    let resp = hg.check(request(NEUTRAL, ip)).await;
+    let resp = hg.check(check_from(NEUTRAL, ip)).await;
     assert!(!resp.degraded);
     assert_eq!(verdict(&resp), pb::Verdict::Accept, "{resp:?}");
     let key = key_of(&hasher.identity(IdentityKind::Ip, ip));

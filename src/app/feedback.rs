@@ -76,8 +76,7 @@ pub(super) struct LabelParts {
 impl LabelParts {
     pub(super) fn new(settings: &Settings, log: Arc<dyn LabelLog>) -> LabelParts {
         LabelParts {
-            replay: settings.reputation.backend == crate::config::ReputationBackend::Redis
-                || settings.feedback.label_log.exists(),
+            replay: settings.uses_redis() || settings.feedback.label_log.exists(),
             shared: log.name() == "redis",
             log,
             follow: tokio::sync::Mutex::new(Follow::default()),

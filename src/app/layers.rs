@@ -94,6 +94,8 @@ impl SiteLayers {
     /// `layer` when that layer has learned anything, else on the global counts alone; and how
     /// familiar the site is ([`Familiarity::of`] its layer's labels and `min_learns`), which
     /// chose the calibration and chooses the thresholds.
+    // Scratch buffers are passed in so the check path allocates nothing per call.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn score(
         &self,
         layer: &str,
@@ -175,10 +177,11 @@ mod tests {
     const PROBE: &str = "I made a similar video, have a look at my channel please";
 
     fn probability(l: &SiteLayers, layer: &str, model: &Model) -> f64 {
-        let (text, _) = l.score(
+        let (text, _, _) = l.score(
             layer,
             model,
             &Comment::from_content(PROBE),
+            0,
             3,
             &mut Scratch::default(),
             &mut Vec::new(),

@@ -128,7 +128,7 @@ impl App {
 
     /// Whether the Redis backend is configured.
     pub fn uses_redis(&self) -> bool {
-        self.inner.settings.reputation.backend == crate::config::ReputationBackend::Redis
+        self.inner.settings.uses_redis()
     }
 
     /// What an operator should know that does not stop the service (damage found in the label

@@ -261,14 +261,11 @@ impl From<ModelInfo> for pb::GetModelInfoResponse {
 
 impl From<&Counts> for pb::StatsCounts {
     fn from(c: &Counts) -> Self {
-        let latency_ms = match (
-            c.latency.quantile_ms(0.5),
-            c.latency.quantile_ms(0.9),
-            c.latency.quantile_ms(0.99),
-        ) {
-            (Some(p50), Some(p90), Some(p99)) => Some(pb::LatencyPercentiles { p50, p90, p99 }),
-            _ => None,
-        };
+        let latency_ms = c.latency.percentiles_ms().map(|p| pb::LatencyPercentiles {
+            p50: p.p50,
+            p90: p.p90,
+            p99: p.p99,
+        });
         pb::StatsCounts {
             checks: c.checks(),
             accept: c.accept,

@@ -21,18 +21,10 @@ impl FilterService {
     fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
         let bearer = match req.metadata().get("authorization") {
             None => None,
-            Some(v) => {
-                let v = v.to_str().map_err(|_| {
-                    Status::unauthenticated("authorization metadata is not valid ASCII")
-                })?;
-                let key = v
-                    .strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-                    .ok_or_else(|| {
-                        Status::unauthenticated("authorization must be `Bearer <key>`")
-                    })?;
-                Some(key.trim())
-            }
+            Some(v) => Some(
+                crate::config::bearer_key(v.as_bytes())
+                    .map_err(|e| Status::unauthenticated(e.to_string()))?,
+            ),
         };
         Ok(self.app.authenticate(bearer)?)
     }

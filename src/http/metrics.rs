@@ -45,25 +45,59 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// A counter with one sample per site: `name{site="..."} n`.
+fn site_counter(
+    out: &mut String,
+    by_site: &BTreeMap<String, Counts>,
+    name: &str,
+    help: &str,
+    value: impl Fn(&Counts) -> u64,
+) {
+    header(out, name, "counter", help);
+    for (site, c) in by_site {
+        let _ = writeln!(out, "{name}{{site=\"{}\"}} {}", escape(site), value(c));
+    }
+}
+
+/// A counter with one sample per site and value of a second label:
+/// `name{site="...",label="value"} n`.
+fn site_counter_by<const N: usize>(
+    out: &mut String,
+    by_site: &BTreeMap<String, Counts>,
+    (name, help): (&str, &str),
+    label: &str,
+    values: impl Fn(&Counts) -> [(&'static str, u64); N],
+) {
+    header(out, name, "counter", help);
+    for (site, c) in by_site {
+        let site = escape(site);
+        for (value, n) in values(c) {
+            let _ = writeln!(out, "{name}{{site=\"{site}\",{label}=\"{value}\"}} {n}");
+        }
+    }
+}
+
+/// A counter of the whole process, without labels.
+fn process_counter(out: &mut String, name: &str, help: &str, n: u64) {
+    header(out, name, "counter", help);
+    let _ = writeln!(out, "{name} {n}");
+}
+
 /// Renders the exposition text.
 pub fn render(s: &Snapshot) -> String {
     let mut out = String::new();
+    let by_site = &s.by_site;
 
-    header(
+    site_counter_by(
         &mut out,
-        "hamgate_checks_total",
-        "counter",
-        "Checks answered, by site and verdict.",
+        by_site,
+        (
+            "hamgate_checks_total",
+            "Checks answered, by site and verdict.",
+        ),
+        "verdict",
+        |c| [("accept", c.accept), ("hold", c.hold), ("reject", c.reject)],
     );
-    for (site, c) in &s.by_site {
-        let site = escape(site);
-        for (verdict, n) in [("accept", c.accept), ("hold", c.hold), ("reject", c.reject)] {
-            let _ = writeln!(
-                out,
-                "hamgate_checks_total{{site=\"{site}\",verdict=\"{verdict}\"}} {n}"
-            );
-        }
-    }
 
     header(
         &mut out,
@@ -72,7 +106,7 @@ pub fn render(s: &Snapshot) -> String {
         "Time to answer a check inside the service, in seconds.",
     );
     let mut all = Latency::default();
-    for c in s.by_site.values() {
+    for c in by_site.values() {
         all.merge(&c.latency);
     }
     // Every other histogram bound: 25 µs doubling up to 13 s. A cumulative count at any
@@ -100,66 +134,37 @@ pub fn render(s: &Snapshot) -> String {
     );
     let _ = writeln!(out, "hamgate_check_duration_seconds_count {count}");
 
-    header(
+    site_counter(
         &mut out,
+        by_site,
         "hamgate_checks_degraded_total",
-        "counter",
         "Checks answered without an optional part (the Redis reputation store), by site.",
+        |c| c.degraded,
     );
-    for (site, c) in &s.by_site {
-        let _ = writeln!(
-            out,
-            "hamgate_checks_degraded_total{{site=\"{}\"}} {}",
-            escape(site),
-            c.degraded
-        );
-    }
-
-    header(
+    site_counter_by(
         &mut out,
-        "hamgate_feedback_total",
-        "counter",
-        "Moderators' labels logged, by site and label.",
+        by_site,
+        (
+            "hamgate_feedback_total",
+            "Moderators' labels logged, by site and label.",
+        ),
+        "label",
+        |c| [("spam", c.feedback_spam), ("ham", c.feedback_ham)],
     );
-    for (site, c) in &s.by_site {
-        let site = escape(site);
-        for (label, n) in [("spam", c.feedback_spam), ("ham", c.feedback_ham)] {
-            let _ = writeln!(
-                out,
-                "hamgate_feedback_total{{site=\"{site}\",label=\"{label}\"}} {n}"
-            );
-        }
-    }
-
-    header(
+    site_counter(
         &mut out,
+        by_site,
         "hamgate_false_positives_total",
-        "counter",
         "Ham labels for checks that were held or rejected, by site.",
+        |c| c.false_positives,
     );
-    for (site, c) in &s.by_site {
-        let _ = writeln!(
-            out,
-            "hamgate_false_positives_total{{site=\"{}\"}} {}",
-            escape(site),
-            c.false_positives
-        );
-    }
-
-    header(
+    site_counter(
         &mut out,
+        by_site,
         "hamgate_missed_spam_total",
-        "counter",
         "Spam labels for checks that were accepted, by site.",
+        |c| c.missed_spam,
     );
-    for (site, c) in &s.by_site {
-        let _ = writeln!(
-            out,
-            "hamgate_missed_spam_total{{site=\"{}\"}} {}",
-            escape(site),
-            c.missed_spam
-        );
-    }
 
     header(
         &mut out,
@@ -173,25 +178,18 @@ pub fn render(s: &Snapshot) -> String {
         escape(&s.model_version)
     );
 
-    header(
+    process_counter(
         &mut out,
         "hamgate_reputation_errors_total",
-        "counter",
         "Reputation-store calls that failed (each degraded check is one).",
+        s.reputation_errors,
     );
-    let _ = writeln!(
-        out,
-        "hamgate_reputation_errors_total {}",
-        s.reputation_errors
-    );
-
-    header(
+    process_counter(
         &mut out,
         "hamgate_stats_store_errors_total",
-        "counter",
         "Stats-store round trips that failed (Redis mode).",
+        s.stats_errors,
     );
-    let _ = writeln!(out, "hamgate_stats_store_errors_total {}", s.stats_errors);
     out
 }
 

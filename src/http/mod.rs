@@ -89,27 +89,19 @@ pub async fn serve(
     metrics_key: Option<String>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = tx.send(true);
-    });
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        // A dropped sender also means stop.
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
+    let shutdown = crate::shutdown::Shutdown::on(shutdown);
     tracing::info!(addr = ?http.local_addr().ok(), "serving HTTP (dashboard, stats API, health)");
     let main = axum::serve(
         http.tap_io(nodelay),
         router(app.clone(), metrics_key.clone(), metrics.is_none()),
     )
-    .with_graceful_shutdown(stopped(rx.clone()))
+    .with_graceful_shutdown(shutdown.stopped())
     .into_future();
     match metrics {
         Some(m) => {
             tracing::info!(addr = ?m.local_addr().ok(), "serving /metrics");
             let side = axum::serve(m.tap_io(nodelay), metrics_router(app, metrics_key))
-                .with_graceful_shutdown(stopped(rx))
+                .with_graceful_shutdown(shutdown.stopped())
                 .into_future();
             tokio::try_join!(main, side)?;
         }
@@ -178,23 +170,11 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 
 /// The bearer key of the request: `None` without an `Authorization` header.
 fn bearer(headers: &HeaderMap) -> Result<Option<&str>, HttpError> {
-    let Some(v) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let v = v.to_str().map_err(|_| {
-        HttpError(AppError::Unauthenticated(
-            "the Authorization header is not valid ASCII".into(),
-        ))
-    })?;
-    let key = v
-        .strip_prefix("Bearer ")
-        .or_else(|| v.strip_prefix("bearer "))
-        .ok_or_else(|| {
-            HttpError(AppError::Unauthenticated(
-                "Authorization must be `Bearer <key>`".into(),
-            ))
-        })?;
-    Ok(Some(key.trim()))
+    headers
+        .get(header::AUTHORIZATION)
+        .map(|v| crate::config::bearer_key(v.as_bytes()))
+        .transpose()
+        .map_err(|e| HttpError(AppError::Unauthenticated(e.to_string())))
 }
 
 fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, HttpError> {
@@ -274,15 +254,9 @@ fn ms(v: f64) -> f64 {
 }
 
 fn counts_json(c: &Counts) -> serde_json::Map<String, Value> {
-    let latency = match (
-        c.latency.quantile_ms(0.5),
-        c.latency.quantile_ms(0.9),
-        c.latency.quantile_ms(0.99),
-    ) {
-        (Some(p50), Some(p90), Some(p99)) => {
-            json!({ "p50": ms(p50), "p90": ms(p90), "p99": ms(p99) })
-        }
-        _ => Value::Null,
+    let latency = match c.latency.percentiles_ms() {
+        Some(p) => json!({ "p50": ms(p.p50), "p90": ms(p.p90), "p99": ms(p.p99) }),
+        None => Value::Null,
     };
     let mut m = serde_json::Map::new();
     m.insert("checks".into(), c.checks().into());

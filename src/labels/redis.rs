@@ -32,7 +32,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use crate::redis_conn::{RedisConn, RedisTarget, Timeouts};
 
@@ -44,8 +43,6 @@ pub const DEFAULT_STREAM_KEY: &str = "hg:labels:{log}";
 const FIELD: &str = "r";
 /// Entries fetched per `XRANGE`.
 const PAGE: usize = 1000;
-/// How long one command may take.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The Redis label log.
 pub struct RedisLabelLog {
@@ -79,8 +76,8 @@ impl RedisLabelLog {
     ) -> Result<RedisLabelLog, LabelLogError> {
         let conn = target
             .connect(Timeouts {
-                connect: Duration::from_secs(2),
-                response: RESPONSE_TIMEOUT,
+                connect: target.timeouts.connect,
+                response: target.timeouts.label_log,
             })
             .await
             .map_err(|e| LabelLogError::Unavailable(format!("cannot connect to Redis: {e}")))?;

@@ -143,6 +143,8 @@ impl Model {
 
     /// [`Model::explain_features`] for a site scored with its layer: the reasons weigh each
     /// token as the layered score did, so a token the site's moderators taught shows up.
+    // Scratch buffers are passed in so the check path allocates nothing per call.
+    #[allow(clippy::too_many_arguments)]
     pub fn explain_features_layered(
         &self,
         comment: &Comment,

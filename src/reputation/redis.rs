@@ -83,7 +83,8 @@ pub fn key_of(id: &Identity) -> String {
 
 impl RedisStore {
     /// Connects to `target` in the background, so hamgate starts and serves (degraded) even
-    /// while Redis is down. Must be called inside a Tokio runtime.
+    /// while Redis is down. `timeout_ms` bounds every call (a check's budget for reputation).
+    /// Must be called inside a Tokio runtime.
     pub fn connect(
         target: RedisTarget,
         timeout_ms: u64,
@@ -105,31 +106,22 @@ impl RedisStore {
             store.half_life,
             queue,
         ));
-        let weak = Arc::downgrade(&store);
-        tokio::spawn(async move {
-            let timeouts = Timeouts {
-                connect: Duration::from_millis(500),
-                response: timeout,
-            };
-            loop {
-                match target.connect(timeouts).await {
-                    Ok(manager) => {
-                        if let Some(store) = weak.upgrade() {
-                            let _ = store.conn.set(manager);
-                            tracing::info!("connected to Redis");
-                        }
-                        return;
-                    }
-                    Err(e) => {
-                        if weak.strong_count() == 0 {
-                            return;
-                        }
-                        tracing::warn!(cause = %e, "Redis not reachable yet; serving without reputation");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            }
-        });
+        let timeouts = Timeouts {
+            connect: target.timeouts.background_connect,
+            response: timeout,
+        };
+        let retry = target.timeouts.retry;
+        crate::redis_conn::connect_in_background(
+            Arc::downgrade(&store),
+            |store: &RedisStore| store.conn.as_ref(),
+            move || {
+                let target = target.clone();
+                async move { target.connect(timeouts).await }
+            },
+            retry,
+            "reputation",
+            |e| tracing::warn!(cause = %e, "Redis not reachable yet; serving without reputation"),
+        );
         Ok(store)
     }
 

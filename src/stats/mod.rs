@@ -164,6 +164,27 @@ impl Latency {
         }
         Some(latency_bound_us(LATENCY_BUCKETS - 1) / 1000.0)
     }
+
+    /// The percentiles every adapter reports (the gRPC stats, the JSON API); `None` when
+    /// nothing was counted.
+    pub fn percentiles_ms(&self) -> Option<Percentiles> {
+        Some(Percentiles {
+            p50: self.quantile_ms(0.5)?,
+            p90: self.quantile_ms(0.9)?,
+            p99: self.quantile_ms(0.99)?,
+        })
+    }
+}
+
+/// Latency percentiles in milliseconds, from [`Latency::percentiles_ms`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
 }
 
 /// What happened in one time bucket (or over a range, merged).

@@ -26,6 +26,7 @@ use std::time::Duration;
 use redis::aio::ConnectionLike;
 
 use super::{Counts, Event, Range, StatsError, StatsFuture, StatsStore, Step};
+use crate::redis_conn::RedisTimeouts;
 
 /// How often local deltas are sent to Redis.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -33,8 +34,6 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 pub const SITES_KEY: &str = "hg:stats:{sites}";
 /// Most (site, bucket) deltas kept while Redis has never been reached; more are dropped.
 const MAX_PENDING: usize = 100_000;
-/// How long a query may take (a month of hours is hundreds of hashes).
-const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The key of a site's bucket.
 pub fn bucket_key(site: &str, step: Step, start: u64) -> String {
@@ -51,7 +50,10 @@ pub struct RedisStats<C> {
     healthy: AtomicBool,
     /// One flush at a time, so the background task and an explicit flush do not interleave.
     flushing: tokio::sync::Mutex<()>,
+    /// Bounds each flush (and its `PING`).
     timeout: Duration,
+    /// Bounds each query (a month of hours is hundreds of hashes).
+    query_timeout: Duration,
 }
 
 impl<C> std::fmt::Debug for RedisStats<C> {
@@ -68,57 +70,45 @@ impl<C> RedisStats<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    /// A store that connects in the background with `connect` (retried every 500 ms until it
+    /// A store that connects in the background with `connect` (retried every `retry` until it
     /// succeeds, so hamgate starts while Redis is down) and flushes every [`FLUSH_EVERY`].
-    /// `timeout` bounds each flush. Must be called inside a Tokio runtime; the tasks end when
-    /// the store is dropped.
-    pub fn start<F, Fut>(connect: F, timeout: Duration) -> Arc<RedisStats<C>>
+    /// `timeouts.stats` bounds each flush, `timeouts.stats_query` each query. Must be called
+    /// inside a Tokio runtime; the tasks end when the store is dropped.
+    pub fn start<F, Fut>(connect: F, timeouts: RedisTimeouts) -> Arc<RedisStats<C>>
     where
         F: Fn() -> Fut + Send + 'static,
         Fut: Future<Output = redis::RedisResult<C>> + Send,
     {
-        let store = Self::unconnected(timeout);
-        let weak = Arc::downgrade(&store);
-        tokio::spawn(async move {
-            loop {
-                match connect().await {
-                    Ok(conn) => {
-                        if let Some(store) = weak.upgrade() {
-                            let _ = store.conn.set(conn);
-                            tracing::info!("stats store connected to Redis");
-                        }
-                        return;
-                    }
-                    Err(e) => {
-                        if weak.strong_count() == 0 {
-                            return;
-                        }
-                        tracing::debug!(cause = %e, "stats store: Redis not reachable yet");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                }
-            }
-        });
+        let store = Self::unconnected(timeouts);
+        crate::redis_conn::connect_in_background(
+            Arc::downgrade(&store),
+            |store: &RedisStats<C>| store.conn.as_ref(),
+            connect,
+            timeouts.retry,
+            "stats",
+            |e| tracing::debug!(cause = %e, "stats store: Redis not reachable yet"),
+        );
         Self::spawn_flusher(&store);
         store
     }
 
     /// A store over a connection already made.
-    pub fn with_connection(conn: C, timeout: Duration) -> Arc<RedisStats<C>> {
-        let store = Self::unconnected(timeout);
+    pub fn with_connection(conn: C, timeouts: RedisTimeouts) -> Arc<RedisStats<C>> {
+        let store = Self::unconnected(timeouts);
         let _ = store.conn.set(conn);
         Self::spawn_flusher(&store);
         store
     }
 
-    fn unconnected(timeout: Duration) -> Arc<RedisStats<C>> {
+    fn unconnected(timeouts: RedisTimeouts) -> Arc<RedisStats<C>> {
         Arc::new(RedisStats {
             conn: Arc::new(OnceLock::new()),
             pending: Mutex::new(HashMap::new()),
             errors: AtomicU64::new(0),
             healthy: AtomicBool::new(false),
             flushing: tokio::sync::Mutex::new(()),
-            timeout: timeout.max(Duration::from_millis(100)),
+            timeout: timeouts.stats.max(Duration::from_millis(100)),
+            query_timeout: timeouts.stats_query,
         })
     }
 
@@ -250,7 +240,7 @@ where
             }
             let hashes = self
                 .bounded(
-                    QUERY_TIMEOUT,
+                    self.query_timeout,
                     pipe.query_async::<Vec<HashMap<String, String>>>(&mut c),
                 )
                 .await?;

@@ -131,6 +131,22 @@ impl Drop for TestServer {
     }
 }
 
+/// One health check of the server behind `endpoint`: a channel to it when it answers SERVING,
+/// `None` when it is not up yet or not serving. Tests of the real binary poll this, bounded.
+pub async fn serving_channel(endpoint: tonic::transport::Endpoint) -> Option<Channel> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    let channel = endpoint.connect().await.ok()?;
+    let r = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .ok()?;
+    (r.into_inner().status == ServingStatus::Serving as i32).then_some(channel)
+}
+
 /// A check request for `content` with nothing else set.
 pub fn check_req(content: &str) -> pb::CheckRequest {
     pb::CheckRequest {

@@ -1,4 +1,5 @@
-//! `hamgate bench-load`: a load client for a running hamgate.
+//! `hamgate bench-load`: a load client for a running hamgate. It lives in the binary, not the
+//! library: it is a client of the service, and the binary is where `anyhow` belongs.
 //!
 //! It opens N connections (one HTTP/2 channel each), and on each runs one loop of `Check`
 //! calls with real comments from a corpus, for a bounded time, a bounded count, or both, and
@@ -12,13 +13,13 @@ use serde::Serialize;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
-use crate::grpc::pb;
-use crate::grpc::pb::comment_filter_client::CommentFilterClient;
+use hamgate::grpc::pb;
+use hamgate::grpc::pb::comment_filter_client::CommentFilterClient;
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadPlan {
-    /// The server: `127.0.0.1:50051` or `http://127.0.0.1:50051` (see [`crate::grpc::endpoint`]).
+    /// The server: `127.0.0.1:50051` or `http://127.0.0.1:50051` (see [`hamgate::grpc::endpoint`]).
     pub addr: String,
     /// Concurrent connections.
     pub connections: usize,
@@ -76,7 +77,7 @@ pub async fn run(plan: LoadPlan) -> anyhow::Result<LoadReport> {
     anyhow::ensure!(plan.connections > 0, "--connections must be at least 1");
     let mut channels = Vec::new();
     for _ in 0..plan.connections {
-        let ch = crate::grpc::endpoint::endpoint(&plan.addr)?
+        let ch = hamgate::grpc::endpoint::endpoint(&plan.addr)?
             .tcp_nodelay(true)
             .connect()
             .await?;
