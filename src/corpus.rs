@@ -79,6 +79,9 @@ pub struct Corpus {
     pub examples: Vec<Example>,
     /// `sha256:` and the hex SHA-256 over each file's name, length and bytes, in name order.
     pub digest: String,
+    /// `sha256:` and the hex SHA-256 of each file's bytes alone, in name order: a model
+    /// records them so that evaluating it on any of its training files (or a copy) is refused.
+    pub file_digests: Vec<String>,
 }
 
 /// What deduplication removed.
@@ -106,6 +109,7 @@ pub fn read_corpus(paths: &[PathBuf]) -> Result<Corpus, CorpusError> {
     let mut hasher = Sha256::new();
     let mut sorted = files.clone();
     sorted.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
+    let mut file_digests = Vec::with_capacity(sorted.len());
     for file in &sorted {
         let bytes = std::fs::read(file).map_err(|source| CorpusError::Io {
             path: file.clone(),
@@ -119,6 +123,7 @@ pub fn read_corpus(paths: &[PathBuf]) -> Result<Corpus, CorpusError> {
         hasher.update([0]);
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
+        file_digests.push(format!("sha256:{}", hex(&Sha256::digest(&bytes))));
     }
     for (file, source_of_file) in files.iter().zip(&named_by) {
         let bytes = std::fs::read(file).map_err(|source| CorpusError::Io {
@@ -138,7 +143,11 @@ pub fn read_corpus(paths: &[PathBuf]) -> Result<Corpus, CorpusError> {
         return Err(CorpusError::Empty(names.join(", ")));
     }
     let digest = format!("sha256:{}", hex(&hasher.finalize()));
-    Ok(Corpus { examples, digest })
+    Ok(Corpus {
+        examples,
+        digest,
+        file_digests,
+    })
 }
 
 /// The source a path on the command line names: a directory's name, or a file's stem.

@@ -595,3 +595,81 @@ fn ten_thousand_wp_cli_records_parse() {
     assert_eq!(skipped(&file), vec![(SkipReason::Pending, 1_000)]);
     assert_keys_distinct(&file);
 }
+
+// ---------------------------------------------------------------------------------------------
+// `hamgate import` through the binary: into a label log, idempotent, all or nothing.
+// ---------------------------------------------------------------------------------------------
+
+fn import_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hamgate"))
+        .arg("import")
+        .args(args)
+        .env("HAMGATE_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_import_command_logs_each_label_once_and_nothing_from_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("comments.json");
+    std::fs::write(&export, WP_JSON).unwrap();
+    let log = dir.path().join("labels.log");
+    let log_s = log.to_str().unwrap();
+    let export_s = export.to_str().unwrap();
+
+    let out = import_cli(&["--site", "blog", "--label-log", log_s, export_s]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (first, _) = hamgate::labels::file::read_log(&log).unwrap();
+    let expected = parse("comments.json", WP_JSON);
+    assert_eq!(first.len(), expected.comments.len(), "{stdout}");
+    assert!(first
+        .iter()
+        .all(|l| l.record.site == "blog" && l.record.check_id.starts_with("import-")));
+    assert_eq!(
+        first
+            .iter()
+            .filter(|l| l.record.label == Label::Spam)
+            .count(),
+        expected.count(Label::Spam)
+    );
+    // The log keeps the training copy, as the Feedback RPC does: never the IP.
+    assert!(first.iter().all(|l| l.record.comment.ip.is_empty()));
+
+    // Again: nothing new. Another site's import of the same file is its own.
+    let out = import_cli(&["--site", "blog", "--label-log", log_s, export_s]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!(
+        "0 labels written to {log_s} ({} already there)",
+        expected.comments.len()
+    )));
+    let out = import_cli(&["--site", "other", "--label-log", log_s, export_s]);
+    assert!(out.status.success());
+    let (after, _) = hamgate::labels::file::read_log(&log).unwrap();
+    assert_eq!(after.len(), 2 * expected.comments.len());
+
+    // A good file beside a malformed one: an error naming the bad file, and nothing written.
+    let bad = dir.path().join("broken.json");
+    std::fs::write(&bad, &WP_JSON[..WP_JSON.len() / 2]).unwrap();
+    let out = import_cli(&[
+        "--site",
+        "third",
+        "--label-log",
+        log_s,
+        export_s,
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("broken.json"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (unchanged, _) = hamgate::labels::file::read_log(&log).unwrap();
+    assert_eq!(unchanged.len(), after.len());
+}

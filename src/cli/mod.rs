@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand};
 
 mod client;
 mod config;
+mod import;
 mod loadgen;
 mod model_dir;
 mod offline;
@@ -64,6 +65,9 @@ pub enum Command {
     /// evaluate on the rest, for several k.
     EvalAdapt(EvalAdaptArgs),
     /// Retrain from the base corpus plus the label log; install the candidate in the model
+    /// Import a blog's moderation history (WP-CLI, WordPress WXR, Disqus, JSONL/CSV) into a
+    /// label log as one site's labels, before its first check; importing twice counts once.
+    Import(import::ImportArgs),
     /// directory only if it is not worse on held-back labels.
     Retrain(RetrainArgs),
     /// Make the previous model version in the model directory current again.
@@ -189,6 +193,7 @@ pub fn run(cli: Cli, log: &LogFilter) -> Result<()> {
         Command::EvalAdapt(a) => offline::cmd_eval_adapt(a),
         Command::Corpus(a) => offline::cmd_corpus(a),
         Command::Retrain(a) => model_dir::cmd_retrain(a),
+        Command::Import(a) => import::cmd_import(a),
         Command::Rollback { model_dir } => model_dir::cmd_rollback(&model_dir),
         Command::ModelInfo { model, model_dir } => model_dir::cmd_model_info(model, model_dir),
         Command::Config(c) => config::cmd_config(c),

@@ -168,7 +168,8 @@ pub(crate) fn created_at() -> u64 {
         })
 }
 
-fn load_dedup(paths: &[PathBuf]) -> Result<(Vec<Example>, DedupStats, String)> {
+/// The deduplicated examples, what deduplication did, the corpus digest and each file's.
+fn load_dedup(paths: &[PathBuf]) -> Result<(Vec<Example>, DedupStats, String, Vec<String>)> {
     let corpus = read_corpus(paths)?;
     let (examples, stats) = dedup(corpus.examples);
     tracing::info!(
@@ -178,7 +179,7 @@ fn load_dedup(paths: &[PathBuf]) -> Result<(Vec<Example>, DedupStats, String)> {
         conflicting = stats.conflicting,
         "corpus read and deduplicated"
     );
-    Ok((examples, stats, corpus.digest))
+    Ok((examples, stats, corpus.digest, corpus.file_digests))
 }
 
 fn progress(len: u64, what: &str) -> ProgressBar {
@@ -192,12 +193,13 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 }
 
 pub fn cmd_train(a: TrainArgs) -> Result<()> {
-    let (examples, stats, digest) = load_dedup(&a.corpus)?;
+    let (examples, stats, digest, file_digests) = load_dedup(&a.corpus)?;
     let params = a.model.params();
     let (_, folds) = hamgate::model::train::fold_assignment(&examples, params.folds);
     let bar = progress(folds as u64 + 1, "training");
-    let model =
+    let mut model =
         train(&examples, &params, &digest, stats, &|| bar.inc(1)).map_err(anyhow::Error::msg)?;
+    model.header_mut().corpus_file_digests = file_digests;
     bar.finish_and_clear();
     model.save(&a.out)?;
     let h = model.header();
@@ -214,7 +216,7 @@ pub fn cmd_train(a: TrainArgs) -> Result<()> {
 }
 
 pub fn cmd_eval(a: EvalArgs) -> Result<()> {
-    let (examples, stats, digest) = load_dedup(&a.corpus)?;
+    let (examples, stats, digest, file_digests) = load_dedup(&a.corpus)?;
     let mut parts = Vec::new();
     let deciding = if a.deciding == "trained" {
         Deciding::Trained
@@ -259,8 +261,12 @@ pub fn cmd_eval(a: EvalArgs) -> Result<()> {
                 None => (Model::embedded()?, "the built-in model".to_string()),
             };
             // Scores on a model's own training data say nothing about unseen comments.
-            if model.header().corpus_digest == digest {
-                bail!("{what} was trained on this very corpus; evaluate on data it did not see (or use --cv group)");
+            let seen = file_digests
+                .iter()
+                .filter(|d| model.header().corpus_file_digests.contains(d))
+                .count();
+            if model.header().corpus_digest == digest || seen > 0 {
+                bail!("{what} was trained on this very corpus ({seen} of its {} files); evaluate on data it did not see (or use --cv group or --cv source)", file_digests.len());
             }
             (predict_as(&model, &examples, deciding), what)
         }
@@ -334,7 +340,7 @@ pub fn cmd_eval_adapt(a: EvalAdaptArgs) -> Result<()> {
         Some(p) => Model::load(p)?,
         None => Model::embedded()?,
     };
-    let (examples, _, _) = load_dedup(&a.corpus)?;
+    let (examples, _, _, _) = load_dedup(&a.corpus)?;
     anyhow::ensure!(
         a.weight > 0.0 && a.weight.is_finite(),
         "--weight must be positive"
@@ -471,7 +477,7 @@ pub fn parse_comment(input: &str) -> Result<Comment> {
 
 pub fn cmd_corpus(a: CorpusArgs) -> Result<()> {
     use std::io::Write;
-    let (examples, _, _) = load_dedup(&a.corpus)?;
+    let (examples, _, _, _) = load_dedup(&a.corpus)?;
     let mut out: Box<dyn Write> = match &a.out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,

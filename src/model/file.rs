@@ -49,6 +49,9 @@ pub struct ModelHeader {
     pub nb: NbParams,
     /// Digest of the corpus files the model was trained on.
     pub corpus_digest: String,
+    /// Digest of each of those files alone (see [`crate::corpus::Corpus::file_digests`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corpus_file_digests: Vec<String>,
     /// What deduplication did to the training corpus.
     pub dedup: DedupStats,
     /// Training documents per class as counted, `[ham, spam]`: with balanced sources a comment
@@ -99,6 +102,7 @@ impl ModelHeader {
             tokenizer_version: TOKENIZER_VERSION,
             nb,
             corpus_digest: String::new(),
+            corpus_file_digests: Vec::new(),
             dedup: DedupStats::default(),
             train_docs: [0, 0],
             calibration: Calibration::default(),

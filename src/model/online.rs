@@ -18,6 +18,11 @@ use super::{Evidence, Familiarity, Model, TextScore, TokenEvidence, Variant};
 use crate::comment::{Comment, Label};
 use crate::text::{kind_slot, FeatureId, Scratch, KIND_SLOTS};
 
+/// The most one learned label may move a comment's calibrated log-odds away from the global
+/// model's (in log-odds; `n` labels move it at most `n` times this). Without it one HAM label on
+/// "Love it, thanks for sharing" moved the same text from p 0.44 to 0.0001.
+pub const MAX_STEP_PER_LABEL: f64 = 1.0;
+
 /// How much a site's own labels weigh against the global model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LayerParams {
@@ -180,9 +185,15 @@ impl Model {
     ) -> TextScore {
         let summary = self.features(comment, scratch, features);
         let ev = self.evidence_layered(features, layer, params);
+        let calibration = self.calibration_for(familiarity);
+        let layered = calibration.apply_evidence(&ev);
+        // A few labels may not swing a verdict from one end to the other: the layer moves the
+        // global score at most `MAX_STEP_PER_LABEL` log-odds per label it has learned.
+        let global = calibration.apply_evidence(&self.evidence(features));
+        let bound = MAX_STEP_PER_LABEL * layer.labels() as f64;
         TextScore {
             raw_log_odds: ev.raw(),
-            log_odds: self.calibration_for(familiarity).apply_evidence(&ev),
+            log_odds: global + (layered - global).clamp(-bound, bound),
             links: summary.links,
         }
     }
@@ -241,5 +252,34 @@ mod tests {
             &mut feats,
         );
         assert!(hammed.log_odds < base.log_odds - 0.5);
+    }
+
+    #[test]
+    fn one_label_moves_a_verdict_a_bounded_step() {
+        let model = Model::embedded().expect("embedded model");
+        let c = Comment::from_content("Love it, thanks for sharing");
+        let mut scratch = Scratch::default();
+        let mut feats = Vec::new();
+        let p = LayerParams::default();
+        let base = model.score_with(&c, &mut scratch, &mut feats).log_odds;
+        let mut layer = SiteLayer::default();
+        let mut previous = base;
+        for n in 1..=3u32 {
+            layer.learn(&model, Label::Ham, &c, &mut scratch);
+            let now =
+                model.score_layered(&c, &layer, p, Familiarity::Known, &mut scratch, &mut feats);
+            // Each label moves it towards ham, and never more than the bound per label.
+            assert!(
+                now.log_odds < previous,
+                "label {n}: {previous} -> {}",
+                now.log_odds
+            );
+            assert!(
+                base - now.log_odds <= MAX_STEP_PER_LABEL * f64::from(n) + 1e-9,
+                "label {n}: {base} -> {}",
+                now.log_odds
+            );
+            previous = now.log_odds;
+        }
     }
 }
