@@ -32,7 +32,10 @@ pub struct LayerParams {
 
 impl Default for LayerParams {
     fn default() -> Self {
-        LayerParams { weight: 10.0 }
+        // The global counts weigh each (source, class) of the training data alike, several
+        // counts a comment for the small ones, so a site's own count must weigh more than that
+        // for its moderators to be heard: measured in docs/BENCHMARKS.md (`eval-adapt --weight`).
+        LayerParams { weight: 100.0 }
     }
 }
 
