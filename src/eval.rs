@@ -11,45 +11,25 @@
 use serde::Serialize;
 
 use crate::corpus::{DedupStats, Example};
-use crate::model::{train, Model, TrainParams};
+use crate::model::{train, Familiarity, Model, TrainParams};
 // Re-exported: the CLI and retraining name these by their old path.
 pub use crate::report::{auc, report, Prediction, Report};
 use crate::text::Scratch;
 
-/// Which of a model's calibrations and thresholds decide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Deciding {
-    /// As the service decides for a site with too few labels of its own: the calibration and
-    /// thresholds fitted on unseen sources (when the model has them).
-    #[default]
-    NewSite,
-    /// With the main calibration and thresholds, fitted on held-out parts of the training
-    /// sources (text of a kind the model has seen).
-    Trained,
-}
-
-/// Scores `examples` with `model` as a new site would see them ([`Deciding::NewSite`]).
+/// Scores `examples` with `model` as a new site would see them ([`Familiarity::NewSite`]).
 pub fn predict(model: &Model, examples: &[Example]) -> Vec<Prediction> {
-    predict_as(model, examples, Deciding::NewSite)
+    predict_as(model, examples, Familiarity::NewSite)
 }
 
 /// Scores `examples` with `model`, deciding as `deciding` says.
-pub fn predict_as(model: &Model, examples: &[Example], deciding: Deciding) -> Vec<Prediction> {
+pub fn predict_as(model: &Model, examples: &[Example], deciding: Familiarity) -> Vec<Prediction> {
     let mut scratch = Scratch::default();
     let mut feats = Vec::new();
-    let thresholds = match deciding {
-        Deciding::NewSite => model.new_site_thresholds(),
-        Deciding::Trained => model.thresholds(),
-    };
+    let thresholds = model.thresholds_for(deciding);
     examples
         .iter()
         .map(|ex| {
-            let s = match deciding {
-                Deciding::NewSite => {
-                    model.score_new_site_with(&ex.comment, &mut scratch, &mut feats)
-                }
-                Deciding::Trained => model.score_with(&ex.comment, &mut scratch, &mut feats),
-            };
+            let s = model.score_as(&ex.comment, deciding, &mut scratch, &mut feats);
             Prediction {
                 log_odds: s.log_odds,
                 verdict: thresholds.decide(s.log_odds),
@@ -105,7 +85,7 @@ pub fn cross_validate_groups(
         examples,
         params,
         HoldOut::Group,
-        Deciding::Trained,
+        Familiarity::Known,
         progress,
     )
 }
@@ -117,7 +97,7 @@ pub fn cross_validate(
     examples: &[Example],
     params: &TrainParams,
     hold_out: HoldOut,
-    deciding: Deciding,
+    deciding: Familiarity,
     progress: &dyn Fn(),
 ) -> Result<Vec<Prediction>, String> {
     let keys = hold_out.keys(examples);
@@ -229,7 +209,6 @@ pub fn eval_adapt(
     min_learns: u64,
 ) -> Vec<AdaptPoint> {
     use crate::model::online::SiteLayer;
-    use crate::model::Familiarity;
     let mut sums: Vec<[f64; 5]> = vec![[0.0; 5]; steps.len()];
     for seed in 0..seeds {
         let mut order: Vec<usize> = (0..examples.len()).collect();

@@ -117,10 +117,7 @@ impl SiteLayers {
             }
         }
         let fam = Familiarity::of([0, 0], min_learns);
-        let text = match fam {
-            Familiarity::Known => model.score_with(comment, scratch, feats),
-            Familiarity::NewSite => model.score_new_site_with(comment, scratch, feats),
-        };
+        let text = model.score_as(comment, fam, scratch, feats);
         let reasons = model.explain_features(comment, feats, scratch, top, fam);
         (text, reasons, fam)
     }

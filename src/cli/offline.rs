@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use hamgate::comment::Comment;
 use hamgate::corpus::{dedup, read_corpus, DedupStats, Example};
-use hamgate::eval::{cross_validate, predict_as, report, report_by, Deciding, HoldOut, Report};
+use hamgate::eval::{cross_validate, predict_as, report, report_by, HoldOut, Report};
 use hamgate::model::{train, Model, NbParams, TrainParams, Variant};
 
 /// Model hyperparameters shared by `train` and `eval --cv`.
@@ -219,9 +219,9 @@ pub fn cmd_eval(a: EvalArgs) -> Result<()> {
     let (examples, stats, digest, file_digests) = load_dedup(&a.corpus)?;
     let mut parts = Vec::new();
     let deciding = if a.deciding == "trained" {
-        Deciding::Trained
+        hamgate::model::Familiarity::Known
     } else {
-        Deciding::NewSite
+        hamgate::model::Familiarity::NewSite
     };
     let (preds, what) = match (&a.cv, &a.model) {
         (Some(cv), _) => {

@@ -366,20 +366,15 @@ impl Model {
         (i / (1.0 - i)).ln()
     }
 
-    /// Scores a comment (scratch buffers passed in so hot loops allocate nothing).
+    /// Scores a comment with the main calibration (scratch buffers passed in so hot loops
+    /// allocate nothing).
     pub fn score_with(
         &self,
         comment: &Comment,
         scratch: &mut Scratch,
         features: &mut Vec<FeatureId>,
     ) -> TextScore {
-        let summary = self.features(comment, scratch, features);
-        let ev = self.evidence(features);
-        TextScore {
-            raw_log_odds: ev.raw(),
-            log_odds: self.header.calibration.apply_evidence(&ev),
-            links: summary.links,
-        }
+        self.score_as(comment, Familiarity::Known, scratch, features)
     }
 
     /// Scores a comment as for a site that has not learned enough of its own to trust the
@@ -391,11 +386,22 @@ impl Model {
         scratch: &mut Scratch,
         features: &mut Vec<FeatureId>,
     ) -> TextScore {
+        self.score_as(comment, Familiarity::NewSite, scratch, features)
+    }
+
+    /// Scores a comment with the calibration `familiarity` chooses.
+    pub fn score_as(
+        &self,
+        comment: &Comment,
+        familiarity: Familiarity,
+        scratch: &mut Scratch,
+        features: &mut Vec<FeatureId>,
+    ) -> TextScore {
         let summary = self.features(comment, scratch, features);
         let ev = self.evidence(features);
         TextScore {
             raw_log_odds: ev.raw(),
-            log_odds: self.new_site_calibration().apply_evidence(&ev),
+            log_odds: self.calibration_for(familiarity).apply_evidence(&ev),
             links: summary.links,
         }
     }
