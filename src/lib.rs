@@ -23,7 +23,7 @@
 //!    [`labels`] (the label log of moderators' verdicts, durable before acknowledged: file and
 //!    Redis stream) [comment, redis_conn];
 //!    [`stats`] (counts per site, verdict and minute, rolled up to hours and days, latency
-//!    histograms; in memory or shared Redis buckets) [clock, comment, verdict];
+//!    histograms; in memory or shared Redis buckets) [clock, comment, redis_conn, verdict];
 //!    [`reputation`] (decaying spam/ham counts per keyed-hash identifier; embedded and Redis
 //!    stores) [comment, corpus, redis_conn, text];
 //!    [`import`] (a site's moderation history: WP-CLI JSON/CSV, WordPress WXR, Disqus XML, and
@@ -51,8 +51,8 @@
 //!    `stats.rs` [clock, comment, config, corpus, labels, model, model_store, policy,
 //!    reputation, retrain, stats, text, verdict].
 //! 6. **Adapters**, thin: [`grpc`] (generated code, proto <-> domain conversion, the one error ->
-//!    `Status` mapping) [app, comment, policy, stats, verdict]; [`http`] (stats JSON API,
-//!    Prometheus metrics, health, the dashboard page) [app, config, stats].
+//!    `Status` mapping) [app, comment, config, policy, stats, verdict]; [`http`] (stats JSON API,
+//!    Prometheus metrics, health, the dashboard page) [app, config, shutdown, stats].
 //! 7. **Process**: [`server`] (builds the app from settings, serves gRPC and HTTP, shuts down
 //!    gracefully) [app, config, grpc, http, labels, model, redis_conn, reputation, retrain,
 //!    shutdown, stats]. The command line (`serve`, `check`, `bench-load` and its load client,

@@ -571,7 +571,7 @@ async fn each_site_gives_feedback_only_on_its_own_checks_and_learns_alone() {
     // The probe: held, no sender identifiers, so only its content fingerprint has reputation.
     let probe = BORDERLINE[1];
     // Shares the probe's words but not its content fingerprint (no shared reputation).
-    let variant = "I made a similar video, have a look at it please";
+    let variant = "Check my page, thanks for sharing it";
 
     // Site B may not label site A's check; site A may.
     let a_check = check(&mut client, with_key(check_req(BORDERLINE[0]), KEY_A)).await;

@@ -74,7 +74,7 @@ fn assert_invalid(result: Result<tonic::Response<impl std::fmt::Debug>, Status>,
 
 #[tokio::test]
 async fn spam_is_rejected_and_ham_accepted_with_reasons() {
-    let server = TestServer::start_default().await;
+    let server = TestServer::start_known().await;
     let mut client = server.client().await;
 
     let mut req = check_req(SPAM);
@@ -132,7 +132,7 @@ async fn spam_is_rejected_and_ham_accepted_with_reasons() {
 
 #[tokio::test]
 async fn check_batch_answers_in_request_order() {
-    let server = TestServer::start_default().await;
+    let server = TestServer::start_known().await;
     let mut client = server.client().await;
     let contents = [SPAM, HAM, SPAMS[3]];
     let requests = contents
@@ -170,7 +170,7 @@ async fn check_batch_answers_in_request_order() {
 
 #[tokio::test]
 async fn honeypot_rejects_for_discard_and_links_hold() {
-    let server = TestServer::start_default().await;
+    let server = TestServer::start_known().await;
     let mut client = server.client().await;
 
     let mut req = check_req(HAM);
@@ -210,7 +210,7 @@ async fn honeypot_rejects_for_discard_and_links_hold() {
 // Input limits.
 
 fn limited_settings() -> Settings {
-    let mut s = Settings::default();
+    let mut s = common::known_site_settings();
     s.limits.max_content_bytes = 1024;
     s.limits.max_field_bytes = 64;
     s.limits.max_batch = 5;
@@ -348,7 +348,7 @@ async fn a_message_over_max_message_bytes_is_invalid_argument() {
 
 #[tokio::test]
 async fn api_keys_are_required_once_a_site_has_one() {
-    let mut settings = Settings::default();
+    let mut settings = common::known_site_settings();
     settings.sites.insert(
         "blog".into(),
         SiteSettings {
@@ -408,7 +408,7 @@ async fn health_says_serving_and_shutdown_ends_the_server() {
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::HealthCheckRequest;
 
-    let server = TestServer::start_default().await;
+    let server = TestServer::start_known().await;
     let channel = server.channel().await;
     let mut health = HealthClient::new(channel.clone());
     for service in ["", "hamgate.v1.CommentFilter"] {
@@ -447,7 +447,7 @@ async fn reflection_lists_the_services() {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     use tonic_reflection::pb::v1::ServerReflectionRequest;
 
-    let server = TestServer::start_default().await;
+    let server = TestServer::start_known().await;
     let mut client = ServerReflectionClient::new(server.channel().await);
     let req = ServerReflectionRequest {
         host: String::new(),
@@ -520,7 +520,7 @@ async fn await_ip_spam(
 
 #[tokio::test]
 async fn rejected_spam_raises_the_senders_reputation() {
-    let server = TestServer::start_default().await;
+    let server = TestServer::start_known().await;
     let mut client = server.client().await;
     let spammer = "203.0.113.50";
     let fresh = "198.51.100.77";
@@ -576,7 +576,7 @@ async fn rejected_spam_raises_the_senders_reputation() {
 
 #[tokio::test]
 async fn test_calls_do_not_change_reputation() {
-    let server = TestServer::start_default().await;
+    let server = TestServer::start_known().await;
     let mut client = server.client().await;
     let tester = "192.0.2.10";
     let fresh = "198.51.100.77";

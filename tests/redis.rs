@@ -85,7 +85,7 @@ struct Hamgate {
 
 impl Hamgate {
     async fn start(redis_port: u16) -> Hamgate {
-        let mut settings = Settings::default();
+        let mut settings = common::known_site_settings();
         settings.reputation.backend = ReputationBackend::Redis;
         settings.reputation.redis_url = Some(redis_url(redis_port));
         settings.reputation.secret = Some(SECRET.into());

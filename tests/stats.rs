@@ -35,7 +35,7 @@ fn with_key<T>(msg: T, key: &str) -> Request<T> {
 }
 
 fn keyed_settings(dir: &std::path::Path) -> Settings {
-    let mut s = Settings::default();
+    let mut s = common::known_site_settings();
     s.feedback.label_log = dir.join("labels.log");
     s.admin_key_sha256 = Some(hash_key(ADMIN_KEY));
     s.sites.insert(
@@ -506,7 +506,7 @@ async fn bad_stats_parameters_are_400_naming_the_field() {
 
 #[tokio::test]
 async fn the_dashboard_page_is_public_and_locked_to_this_origin() {
-    let server = TestServer::start_default().await;
+    let server = TestServer::start_known().await;
     for (path, kind) in [
         ("/", "text/html"),
         ("/app.js", "text/javascript"),

@@ -32,6 +32,16 @@ pub struct TestServer {
     handle: Option<JoinHandle<Result<(), ServeError>>>,
 }
 
+/// Default settings but sites decided with the model's main thresholds from the first check
+/// (`policy.min_learns = 0`), for tests of the API's mechanics with blatant spam and plain ham.
+/// A new site's stricter thresholds (the shipped default) have tests of their own
+/// (tests/feedback.rs, tests/readme.rs).
+pub fn known_site_settings() -> Settings {
+    let mut s = Settings::default();
+    s.policy.min_learns = 0;
+    s
+}
+
 impl TestServer {
     /// Builds the app from `settings` and serves it on a free loopback port. Must be called
     /// inside a Tokio runtime.
@@ -81,6 +91,12 @@ impl TestServer {
             shutdown: Some(tx),
             handle: Some(handle),
         }
+    }
+
+    /// The server with [`known_site_settings`]: blatant spam rejected, plain ham accepted from
+    /// the first check.
+    pub async fn start_known() -> TestServer {
+        TestServer::start(known_site_settings()).await
     }
 
     /// The server with default settings (one open site, embedded reputation).
