@@ -192,11 +192,26 @@ pub struct SiteSettings {
     pub max_links: Option<u32>,
     /// Override of `policy.min_learns` for this site.
     pub min_learns: Option<u64>,
+    /// Override of `policy.max_ham_rejected` for this site.
+    pub max_ham_rejected: Option<f64>,
+    /// Override of `policy.max_spam_accepted` for this site.
+    pub max_spam_accepted: Option<f64>,
     /// The online layer this site's feedback trains and its checks are scored with. By default
     /// each site has its own, so one blog's moderation never moves another's verdicts; sites
     /// that name the same layer (a network of blogs with one moderation team) share what their
     /// moderators teach. Reputation and the hourly training budget stay per site.
     pub layer: Option<String>,
+}
+
+/// A site's target error rate: a fraction in [0, 0.5).
+fn check_target(key: &str, f: f64) -> Result<(), ConfigError> {
+    if (0.0..0.5).contains(&f) {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{key}: {f} is not a fraction in [0, 0.5) (0.005 is half a percent)"
+        )))
+    }
 }
 
 /// Input limits. Breaking one gets INVALID_ARGUMENT naming the field.
@@ -344,6 +359,14 @@ pub struct PolicySettings {
     /// thresholds, fitted on sources the model had not seen, decide (hold rather than guess).
     /// 0 trusts the main thresholds from the first check.
     pub min_learns: u64,
+    /// Once familiar, each site's thresholds are fitted on its own labels (see
+    /// `model::site_fit`) to reject at most this fraction of its ham...
+    pub max_ham_rejected: f64,
+    /// ...and accept at most this fraction of its spam. A site with `accept_below` or
+    /// `reject_at` of its own keeps those instead.
+    pub max_spam_accepted: f64,
+    /// Whether sites fit their own thresholds at all (else the model's main ones hold).
+    pub site_thresholds: bool,
 }
 
 impl Default for PolicySettings {
@@ -353,6 +376,9 @@ impl Default for PolicySettings {
             reputation_cap: 4.0,
             discard_margin: 3.0,
             min_learns: 10,
+            max_ham_rejected: crate::model::site_fit::Targets::default().max_ham_rejected,
+            max_spam_accepted: crate::model::site_fit::Targets::default().max_spam_accepted,
+            site_thresholds: true,
         }
     }
 }
@@ -614,6 +640,25 @@ impl Settings {
             .unwrap_or(self.policy.min_learns)
     }
 
+    /// The targets `site` fits its own thresholds to, or `None` when it does not fit them
+    /// (fitting is off, or the site configured thresholds of its own).
+    pub fn targets_of(&self, site: &str) -> Option<crate::model::site_fit::Targets> {
+        let own = self.sites.get(site);
+        if !self.policy.site_thresholds
+            || own.is_some_and(|s| s.accept_below.is_some() || s.reject_at.is_some())
+        {
+            return None;
+        }
+        Some(crate::model::site_fit::Targets {
+            max_ham_rejected: own
+                .and_then(|s| s.max_ham_rejected)
+                .unwrap_or(self.policy.max_ham_rejected),
+            max_spam_accepted: own
+                .and_then(|s| s.max_spam_accepted)
+                .unwrap_or(self.policy.max_spam_accepted),
+        })
+    }
+
     /// The online layer `site` learns into and is scored with: its configured `layer`, else
     /// its own name.
     pub fn layer_of<'a>(&'a self, site: &'a str) -> &'a str {
@@ -670,7 +715,17 @@ impl Settings {
                     }
                 }
             }
+            for (field, f) in [
+                ("max_ham_rejected", site.max_ham_rejected),
+                ("max_spam_accepted", site.max_spam_accepted),
+            ] {
+                if let Some(f) = f {
+                    check_target(&format!("sites.{name}.{field}"), f)?;
+                }
+            }
         }
+        check_target("policy.max_ham_rejected", self.policy.max_ham_rejected)?;
+        check_target("policy.max_spam_accepted", self.policy.max_spam_accepted)?;
         for (key, ms) in self.redis.timeouts() {
             if ms == 0 || ms > MAX_TIMEOUT_MS {
                 return Err(ConfigError::Invalid(format!(
@@ -889,6 +944,32 @@ mod tests {
         assert_eq!(bearer_key(b"bearer k2"), Ok("k2"));
         assert_eq!(bearer_key(b"Basic a2V5"), Err(BearerError::NotBearer));
         assert_eq!(bearer_key(b"Bearer \xff"), Err(BearerError::NotAscii));
+    }
+
+    #[test]
+    fn site_targets_are_fractions_and_configured_thresholds_switch_fitting_off() {
+        let mut s = Settings::default();
+        s.sites.insert(
+            "blog".into(),
+            SiteSettings {
+                max_ham_rejected: Some(0.7),
+                ..SiteSettings::default()
+            },
+        );
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("sites.blog.max_ham_rejected"), "{err}");
+        s.sites.get_mut("blog").unwrap().max_ham_rejected = Some(0.01);
+        s.validate().unwrap();
+        let t = s.targets_of("blog").unwrap();
+        assert_eq!((t.max_ham_rejected, t.max_spam_accepted), (0.01, 0.05));
+        assert_eq!(s.targets_of("other").unwrap().max_ham_rejected, 0.005);
+        s.sites.get_mut("blog").unwrap().reject_at = Some(0.95);
+        assert_eq!(s.targets_of("blog"), None);
+        s.policy.site_thresholds = false;
+        assert_eq!(s.targets_of("other"), None);
+        s.policy.max_spam_accepted = -0.1;
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("policy.max_spam_accepted"), "{err}");
     }
 
     #[test]

@@ -197,9 +197,13 @@ impl SplitMix {
     }
 }
 
-/// How fast a new site is learned: for each seed, shuffle `examples`, learn the first `k` of
-/// them into a fresh [`crate::model::online::SiteLayer`] (the code the Feedback RPC uses) and
-/// evaluate on all the others, for every `k` in `steps`; report the means over seeds.
+/// How fast a new site is learned: for each seed, shuffle `examples` and learn them one by one
+/// into a fresh [`crate::model::online::SiteLayer`] (the code the Feedback RPC uses, which
+/// records each label's score before learning it); after the first `k` of them, for every `k`
+/// in `steps`, evaluate on all the others, decided as the service decides for that site: the
+/// new-site thresholds until it has `min_learns` labels of each class, then its own thresholds
+/// fitted to `targets` on the scores of the labels learned (the model's main ones when
+/// `targets` is `None`). Reports the means over seeds.
 pub fn eval_adapt(
     model: &Model,
     examples: &[Example],
@@ -207,9 +211,16 @@ pub fn eval_adapt(
     seeds: u64,
     params: crate::model::online::LayerParams,
     min_learns: u64,
+    targets: Option<crate::model::site_fit::Targets>,
 ) -> Vec<AdaptPoint> {
     use crate::model::online::SiteLayer;
     let mut sums: Vec<[f64; 5]> = vec![[0.0; 5]; steps.len()];
+    let mut sorted_steps: Vec<(usize, usize)> = steps
+        .iter()
+        .enumerate()
+        .map(|(si, &k)| (k.min(examples.len()), si))
+        .collect();
+    sorted_steps.sort_unstable();
     for seed in 0..seeds {
         let mut order: Vec<usize> = (0..examples.len()).collect();
         let mut rng = SplitMix(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x0068_616d_6761_7465);
@@ -219,15 +230,22 @@ pub fn eval_adapt(
         }
         let mut scratch = Scratch::default();
         let mut feats = Vec::new();
-        for (si, &k) in steps.iter().enumerate() {
-            let k = k.min(examples.len());
-            let mut layer = SiteLayer::default();
-            for &i in &order[..k] {
-                layer.learn(model, examples[i].label, &examples[i].comment, &mut scratch);
+        let mut layer = SiteLayer::default();
+        let mut learned = 0;
+        for &(k, si) in &sorted_steps {
+            for &i in &order[learned..k] {
+                let e = &examples[i];
+                layer.learn(model, params, e.label, &e.comment, &mut scratch);
             }
+            learned = k;
             // Decided as the service decides for a site that has learned these labels.
             let familiarity = Familiarity::of(layer.learned(), min_learns);
-            let thresholds = model.thresholds_for(familiarity);
+            let thresholds = match (familiarity, targets) {
+                (Familiarity::Known, Some(t)) => {
+                    layer.thresholds(t, model.thresholds_for(Familiarity::Known))
+                }
+                _ => model.thresholds_for(familiarity),
+            };
             let preds: Vec<Prediction> = order[k..]
                 .iter()
                 .map(|&i| {

@@ -1480,3 +1480,114 @@ async fn retrain_and_rollback_over_grpc_with_the_admin_key() {
     assert_status(r, Code::FailedPrecondition, "nothing to roll back");
     stop(server).await;
 }
+
+/// A site's labels take it from the new-site thresholds to thresholds fitted on its own labels
+/// (issue 12, "day thirty"), GetModelInfo shows each site its own state only (the admin key
+/// sees every site), and the checks are decided with exactly the thresholds shown.
+#[tokio::test]
+async fn a_site_fits_its_own_thresholds_from_its_labels_and_sees_only_its_own_state() {
+    const KEY_A: &str = "fit-a-key";
+    const KEY_B: &str = "fit-b-key";
+    const ADMIN: &str = "fit-admin-key";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = two_sites(dir.path(), [KEY_A, KEY_B]);
+    settings.admin_key_sha256 = Some(hash_key(ADMIN));
+    settings.sites.get_mut("a").expect("site a").min_learns = Some(5);
+    let server = TestServer::start(settings).await;
+    let mut client = server.client().await;
+    let reader = client.clone();
+    let info = |key: &'static str| {
+        let mut client = reader.clone();
+        async move {
+            client
+                .get_model_info(with_key(pb::GetModelInfoRequest {}, key))
+                .await
+                .expect("GetModelInfo")
+                .into_inner()
+        }
+    };
+
+    let before = info(KEY_A).await;
+    assert_eq!(before.sites.len(), 1, "{before:?}");
+    let a = &before.sites[0];
+    assert_eq!((a.site.as_str(), a.learning, a.min_learns), ("a", true, 5));
+    assert_eq!(a.thresholds_source(), pb::ThresholdsSource::NewSite);
+    assert!(
+        a.accept_below < before.accept_below || a.reject_at > before.reject_at,
+        "the new-site thresholds are stricter than the main ones: {before:?}"
+    );
+
+    for i in 0..20 {
+        let ham = format!(
+            "Thanks for part {i} of the series, the second listing fixed my build; one typo in step {i} though"
+        );
+        let spam = format!(
+            "Cheap replica watches {i}, best prices, order now at http://watches{i}.example/"
+        );
+        for (text, label) in [(ham, pb::Label::Ham), (spam, pb::Label::Spam)] {
+            let fb = feedback(
+                &mut client,
+                with_key(by_comment(check_req(&text), label), KEY_A),
+            )
+            .await;
+            assert!(fb.learned, "label {i} learned: {fb:?}");
+        }
+    }
+
+    let after = info(KEY_A).await;
+    let a = &after.sites[0];
+    assert_eq!(
+        (a.labels_ham, a.labels_spam, a.learning),
+        (20, 20, false),
+        "{after:?}"
+    );
+    assert_eq!(
+        a.thresholds_source(),
+        pb::ThresholdsSource::Fitted,
+        "{after:?}"
+    );
+    assert!(a.accept_below <= a.reject_at, "{after:?}");
+    assert!(
+        (a.accept_below - after.accept_below).abs() > 1e-9
+            || (a.reject_at - after.reject_at).abs() > 1e-9,
+        "fitted thresholds differ from the model's: {after:?}"
+    );
+    assert_eq!(after.site_labels, 40);
+    let fitted = (a.accept_below, a.reject_at);
+
+    // Site B sees its own state only, nothing of A's labels.
+    let b = info(KEY_B).await;
+    assert_eq!(b.sites.len(), 1);
+    assert_eq!((b.sites[0].site.as_str(), b.sites[0].labels_ham), ("b", 0));
+    assert_eq!(b.site_labels, 0, "B's key counts no labels of A's: {b:?}");
+    let admin = info(ADMIN).await;
+    let names: Vec<&str> = admin.sites.iter().map(|s| s.site.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(admin.site_labels, 40);
+
+    // Checks of site A are decided with the thresholds it shows.
+    let probes = [
+        "Thanks, part 3 of the series was clear; listing two has a typo",
+        "Order cheap replica watches now http://watches99.example/",
+        BORDERLINE[0],
+        BORDERLINE[1],
+        "Is there a version of this for Windows? The installer fails for me",
+    ];
+    for probe in probes {
+        let r = check(&mut client, with_key(probe_req(probe), KEY_A)).await;
+        let p = r.spam_probability;
+        let want = if p >= fitted.1 {
+            pb::Verdict::Reject
+        } else if p < fitted.0 {
+            pb::Verdict::Accept
+        } else {
+            pb::Verdict::Hold
+        };
+        assert_eq!(
+            verdict(&r),
+            want,
+            "{probe}: p {p} with thresholds {fitted:?}"
+        );
+    }
+    stop(server).await;
+}

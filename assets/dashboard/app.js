@@ -261,6 +261,45 @@
     }
     setNumber("model-accept-below", m ? m.accept_below : null, m ? m.accept_below.toFixed(3) : "–");
     setNumber("model-reject-at", m ? m.reject_at : null, m ? m.reject_at.toFixed(3) : "–");
+    renderSiteThresholds(m && Array.isArray(m.sites) ? m.sites : []);
+  }
+
+  const SOURCE_TEXT = {
+    new_site: "learning: new-site thresholds",
+    model: "model thresholds",
+    fitted: "fitted on its labels",
+    configured: "set in the configuration",
+  };
+
+  function renderSiteThresholds(sites) {
+    const body = document.querySelector("#site-thresholds tbody");
+    body.replaceChildren();
+    for (const s of sites) {
+      const tr = document.createElement("tr");
+      tr.dataset.site = s.site;
+      tr.dataset.labelsHam = String(s.labels_learned[0]);
+      tr.dataset.labelsSpam = String(s.labels_learned[1]);
+      tr.dataset.learning = String(s.learning);
+      tr.dataset.source = s.thresholds_source;
+      tr.dataset.acceptBelow = String(s.accept_below);
+      tr.dataset.rejectAt = String(s.reject_at);
+      const learned = `${fmtInt.format(s.labels_learned[0])} ham · ${fmtInt.format(s.labels_learned[1])} spam`;
+      const status = SOURCE_TEXT[s.thresholds_source] || s.thresholds_source;
+      const cells = [
+        s.site,
+        s.learning ? `${learned} (of ${fmtInt.format(s.min_learns)} each)` : learned,
+        status,
+        s.accept_below.toFixed(3),
+        s.reject_at.toFixed(3),
+      ];
+      for (const [i, text] of cells.entries()) {
+        const td = document.createElement(i === 0 ? "th" : "td");
+        if (i === 0) td.scope = "row";
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      body.appendChild(tr);
+    }
   }
 
   function renderRangeButtons() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{App, AppError, Caller, ModelSlot};
 use crate::config::Settings;
-use crate::model::Model;
+use crate::model::{Familiarity, Model};
 use crate::model_store::{ModelStore, ModelStoreError, RedisModels};
 
 /// What the model in service says about itself.
@@ -27,8 +27,46 @@ pub struct ModelInfo {
     pub reject_at: f64,
     /// Metrics measured at training time, as JSON text.
     pub metrics_json: String,
-    /// Labels learned online by the sites' layers since this model was put in service.
+    /// Labels learned online since this model was put in service: by the caller's site's
+    /// layer, or by every site's for the admin key.
     pub site_labels: u64,
+    /// The caller's site, or every configured site for the admin key.
+    pub sites: Vec<SiteModelInfo>,
+}
+
+/// Where a site's thresholds come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdsSource {
+    /// The model's stricter thresholds for a site still learning.
+    NewSite,
+    /// The model's main thresholds.
+    Model,
+    /// Fitted on the site's own labels (see `model::site_fit`).
+    Fitted,
+    /// Set in the site's configuration.
+    Configured,
+}
+
+/// One site's learning state and the thresholds its checks are decided with now.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SiteModelInfo {
+    /// The site.
+    pub site: String,
+    /// The layer it learns into.
+    pub layer: String,
+    /// Labels its layer has learned, ham and spam.
+    pub labels_learned: [u64; 2],
+    /// Labels of each class before it leaves the new-site thresholds.
+    pub min_learns: u64,
+    /// Still decided with the new-site thresholds.
+    pub learning: bool,
+    /// Where its thresholds come from.
+    pub thresholds_source: ThresholdsSource,
+    /// Accept below this probability.
+    pub accept_below: f64,
+    /// Reject from this probability.
+    pub reject_at: f64,
 }
 
 /// Redis when the Redis backend is configured (replicas share it), else the model directory
@@ -55,9 +93,27 @@ impl App {
     }
 
     /// What the model in service says about itself.
-    pub fn model_info(&self) -> ModelInfo {
+    pub fn model_info(&self, caller: &Caller) -> ModelInfo {
         let slot = self.slot();
         let h = slot.model.header();
+        let sites: Vec<SiteModelInfo> = if caller.admin {
+            let mut names: Vec<&String> = self.inner.settings.sites.keys().collect();
+            names.sort();
+            names
+                .into_iter()
+                .map(|s| self.site_model_info(&slot, s))
+                .collect()
+        } else {
+            vec![self.site_model_info(&slot, &caller.site)]
+        };
+        let site_labels = if caller.admin {
+            self.inner.layers.total_labels()
+        } else {
+            sites
+                .iter()
+                .map(|s| s.labels_learned.iter().sum::<u64>())
+                .sum()
+        };
         ModelInfo {
             version: slot.version.clone(),
             created_at: h.created_at,
@@ -66,7 +122,40 @@ impl App {
             accept_below: h.thresholds.accept_below_probability(),
             reject_at: h.thresholds.reject_at_probability(),
             metrics_json: h.metrics.to_string(),
-            site_labels: self.inner.layers.total_labels(),
+            site_labels,
+            sites,
+        }
+    }
+
+    fn site_model_info(&self, slot: &ModelSlot, site: &str) -> SiteModelInfo {
+        let settings = &self.inner.settings;
+        let layer = settings.layer_of(site);
+        let main = slot.main_thresholds();
+        let fit = settings.targets_of(site).map(|t| (t, main));
+        let (learned, fitted) = self.inner.layers.state(layer, fit);
+        let min_learns = settings.min_learns_of(site);
+        let familiarity = Familiarity::of(learned, min_learns);
+        let configured = settings
+            .sites
+            .get(site)
+            .is_some_and(|s| s.accept_below.is_some() || s.reject_at.is_some());
+        let policy = slot.policy(site, familiarity).thresholds;
+        // As the check path decides (see `App::check`).
+        let (thresholds, source) = match (familiarity, configured, fitted) {
+            (_, true, _) => (policy, ThresholdsSource::Configured),
+            (Familiarity::NewSite, false, _) => (policy, ThresholdsSource::NewSite),
+            (Familiarity::Known, false, Some(t)) if t != main => (t, ThresholdsSource::Fitted),
+            (Familiarity::Known, false, _) => (policy, ThresholdsSource::Model),
+        };
+        SiteModelInfo {
+            site: site.to_string(),
+            layer: layer.to_string(),
+            labels_learned: learned,
+            min_learns,
+            learning: familiarity == Familiarity::NewSite,
+            thresholds_source: source,
+            accept_below: thresholds.accept_below_probability(),
+            reject_at: thresholds.reject_at_probability(),
         }
     }
 

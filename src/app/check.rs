@@ -243,11 +243,16 @@ impl App {
         let mut feats = Vec::new();
         // A site with feedback of its own is scored on the global counts merged with its layer,
         // and its reasons weigh the tokens the same way.
-        let (text, text_reasons, familiarity) = inner.layers.score(
+        let fit = inner
+            .settings
+            .targets_of(&caller.site)
+            .map(|targets| (targets, slot.main_thresholds()));
+        let (text, text_reasons, familiarity, fitted) = inner.layers.score(
             inner.settings.layer_of(&caller.site),
             &slot.model,
             &input.comment,
             inner.settings.min_learns_of(&caller.site),
+            fit,
             TEXT_REASONS,
             &mut scratch,
             &mut feats,
@@ -277,8 +282,13 @@ impl App {
             None => (None, None),
         };
         // Until its moderators have taught it enough, a site is decided with the stricter
-        // thresholds fitted on sources the model had not seen (see `Familiarity`).
-        let policy = slot.policy(&caller.site, familiarity);
+        // thresholds fitted on sources the model had not seen (see `Familiarity`); after, with
+        // the thresholds fitted on its own labels (see `model::site_fit`), unless it set its own.
+        let mut site_policy = *slot.policy(&caller.site, familiarity);
+        if let Some(t) = fitted {
+            site_policy.thresholds = t;
+        }
+        let policy = &site_policy;
         let honeypot_filled = !input.honeypot.trim().is_empty();
         let decision = decide(
             policy,

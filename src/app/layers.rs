@@ -13,8 +13,10 @@ use std::sync::{Mutex, RwLock};
 
 use crate::comment::{Comment, Label};
 use crate::model::online::{LayerParams, SiteLayer};
+use crate::model::site_fit::Targets;
 use crate::model::{Familiarity, Model, TextScore, TokenEvidence};
 use crate::text::{FeatureId, Scratch};
+use crate::verdict::Thresholds;
 
 /// Budget entries kept before hours long gone are dropped.
 const BUDGET_ENTRIES: usize = 4096;
@@ -80,10 +82,13 @@ impl SiteLayers {
     ) -> bool {
         match self.layers.write() {
             Ok(mut layers) => {
-                layers
-                    .entry(layer.to_string())
-                    .or_default()
-                    .learn(model, label, comment, scratch);
+                layers.entry(layer.to_string()).or_default().learn(
+                    model,
+                    self.params,
+                    label,
+                    comment,
+                    scratch,
+                );
                 true
             }
             Err(_) => false,
@@ -91,9 +96,10 @@ impl SiteLayers {
     }
 
     /// The text score of `comment` and its `top` reasons: on the global counts merged with
-    /// `layer` when that layer has learned anything, else on the global counts alone; and how
+    /// `layer` when that layer has learned anything, else on the global counts alone; how
     /// familiar the site is ([`Familiarity::of`] its layer's labels and `min_learns`), which
-    /// chose the calibration and chooses the thresholds.
+    /// chose the calibration and chooses the thresholds; and, for a familiar site that fits its
+    /// own (`fit` is its targets and the main thresholds), its fitted thresholds.
     // Scratch buffers are passed in so the check path allocates nothing per call.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn score(
@@ -102,10 +108,16 @@ impl SiteLayers {
         model: &Model,
         comment: &Comment,
         min_learns: u64,
+        fit: Option<(Targets, Thresholds)>,
         top: usize,
         scratch: &mut Scratch,
         feats: &mut Vec<FeatureId>,
-    ) -> (TextScore, Vec<TokenEvidence>, Familiarity) {
+    ) -> (
+        TextScore,
+        Vec<TokenEvidence>,
+        Familiarity,
+        Option<Thresholds>,
+    ) {
         if let Ok(layers) = self.layers.read() {
             if let Some(l) = layers.get(layer) {
                 let params = self.params;
@@ -113,13 +125,38 @@ impl SiteLayers {
                 let text = model.score_layered(comment, l, params, fam, scratch, feats);
                 let reasons =
                     model.explain_features_layered(comment, feats, l, params, scratch, top, fam);
-                return (text, reasons, fam);
+                let fitted = match (fam, fit) {
+                    (Familiarity::Known, Some((targets, main))) => {
+                        Some(l.thresholds(targets, main))
+                    }
+                    _ => None,
+                };
+                return (text, reasons, fam, fitted);
             }
         }
         let fam = Familiarity::of([0, 0], min_learns);
         let text = model.score_as(comment, fam, scratch, feats);
         let reasons = model.explain_features(comment, feats, scratch, top, fam);
-        (text, reasons, fam)
+        (text, reasons, fam, None)
+    }
+
+    /// What `layer` has learned, `[ham, spam]`, and, given `fit` (targets and the main
+    /// thresholds), the thresholds it has fitted.
+    pub(super) fn state(
+        &self,
+        layer: &str,
+        fit: Option<(Targets, Thresholds)>,
+    ) -> ([u64; 2], Option<Thresholds>) {
+        self.layers
+            .read()
+            .ok()
+            .and_then(|layers| {
+                layers.get(layer).map(|l| {
+                    let fitted = fit.map(|(targets, main)| l.thresholds(targets, main));
+                    (l.learned(), fitted)
+                })
+            })
+            .unwrap_or(([0, 0], None))
     }
 
     /// Labels `layer` has learned.
@@ -174,11 +211,12 @@ mod tests {
     const PROBE: &str = "I made a similar video, have a look at my channel please";
 
     fn probability(l: &SiteLayers, layer: &str, model: &Model) -> f64 {
-        let (text, _, _) = l.score(
+        let (text, _, _, _) = l.score(
             layer,
             model,
             &Comment::from_content(PROBE),
             0,
+            None,
             3,
             &mut Scratch::default(),
             &mut Vec::new(),

@@ -35,7 +35,7 @@ mod feedback;
 mod layers;
 mod stats;
 
-pub use admin::ModelInfo;
+pub use admin::{ModelInfo, SiteModelInfo, ThresholdsSource};
 pub use check::{CheckInput, CheckOutcome};
 pub use feedback::{FeedbackInput, FeedbackOutcome, FeedbackTarget};
 pub use stats::{StatsQuery, StatsReport};
@@ -160,6 +160,11 @@ impl ModelSlot {
             policies,
             default_policy,
         }
+    }
+
+    /// The model's main thresholds (for a familiar site), before any site's own.
+    fn main_thresholds(&self) -> Thresholds {
+        self.default_policy[0].thresholds
     }
 
     fn policy(&self, site: &str, familiarity: Familiarity) -> &SitePolicy {

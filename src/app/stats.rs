@@ -243,7 +243,7 @@ impl App {
             site,
             sites,
             range,
-            model: self.model_info(),
+            model: self.model_info(caller),
             buckets: range.starts().zip(per_bucket).collect(),
             totals,
         })

@@ -127,6 +127,16 @@ pub struct EvalAdaptArgs {
     /// service's `policy.min_learns`).
     #[arg(long, default_value_t = hamgate::config::PolicySettings::default().min_learns)]
     pub min_learns: u64,
+    /// Most of the site's ham its fitted thresholds may reject (as `policy.max_ham_rejected`).
+    #[arg(long, default_value_t = hamgate::model::site_fit::Targets::default().max_ham_rejected)]
+    pub max_ham_rejected: f64,
+    /// Most of the site's spam its fitted thresholds may accept.
+    #[arg(long, default_value_t = hamgate::model::site_fit::Targets::default().max_spam_accepted)]
+    pub max_spam_accepted: f64,
+    /// Decide with the model's main thresholds, not the site's own fitted ones (as
+    /// `policy.site_thresholds = false`).
+    #[arg(long)]
+    pub main_thresholds: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -352,6 +362,10 @@ pub fn cmd_eval_adapt(a: EvalAdaptArgs) -> Result<()> {
         a.seeds,
         hamgate::model::online::LayerParams { weight: a.weight },
         a.min_learns,
+        (!a.main_thresholds).then_some(hamgate::model::site_fit::Targets {
+            max_ham_rejected: a.max_ham_rejected,
+            max_spam_accepted: a.max_spam_accepted,
+        }),
     );
     if a.json {
         println!("{}", serde_json::to_string_pretty(&points)?);

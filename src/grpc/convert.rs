@@ -5,7 +5,9 @@
 
 use super::pb;
 use crate::app::{AppError, CheckInput, CheckOutcome, FeedbackInput, FeedbackOutcome};
-use crate::app::{FeedbackTarget, ModelInfo, StatsQuery, StatsReport};
+use crate::app::{
+    FeedbackTarget, ModelInfo, SiteModelInfo, StatsQuery, StatsReport, ThresholdsSource,
+};
 use crate::comment::{Comment, CommentKind, Label};
 use crate::policy::ReasonKind;
 use crate::stats::Counts;
@@ -255,6 +257,29 @@ impl From<ModelInfo> for pb::GetModelInfoResponse {
             reject_at: i.reject_at,
             metrics_json: i.metrics_json,
             site_labels: i.site_labels,
+            sites: i.sites.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<SiteModelInfo> for pb::SiteModelInfo {
+    fn from(s: SiteModelInfo) -> Self {
+        let source = match s.thresholds_source {
+            ThresholdsSource::NewSite => pb::ThresholdsSource::NewSite,
+            ThresholdsSource::Model => pb::ThresholdsSource::Model,
+            ThresholdsSource::Fitted => pb::ThresholdsSource::Fitted,
+            ThresholdsSource::Configured => pb::ThresholdsSource::Configured,
+        };
+        pb::SiteModelInfo {
+            site: s.site,
+            layer: s.layer,
+            labels_ham: s.labels_learned[0],
+            labels_spam: s.labels_learned[1],
+            min_learns: s.min_learns,
+            learning: s.learning,
+            thresholds_source: source.into(),
+            accept_below: s.accept_below,
+            reject_at: s.reject_at,
         }
     }
 }

@@ -66,8 +66,8 @@ impl CommentFilter for FilterService {
         &self,
         req: Request<pb::GetModelInfoRequest>,
     ) -> Result<Response<pb::GetModelInfoResponse>, Status> {
-        self.caller(&req)?;
-        Ok(Response::new(self.app.model_info().into()))
+        let caller = self.caller(&req)?;
+        Ok(Response::new(self.app.model_info(&caller).into()))
     }
 
     async fn retrain(

@@ -297,6 +297,7 @@ pub fn report_json(r: &StatsReport) -> Value {
             "created_at": r.model.created_at,
             "accept_below": r.model.accept_below,
             "reject_at": r.model.reject_at,
+            "sites": r.model.sites,
         },
         "buckets": buckets,
         "totals": totals,

@@ -20,6 +20,7 @@ pub mod calibration;
 pub mod counts;
 pub mod file;
 pub mod online;
+pub mod site_fit;
 pub mod train;
 
 use serde::{Deserialize, Serialize};

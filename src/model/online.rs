@@ -14,9 +14,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::counts::CountTable;
+use super::site_fit::{LabelScores, Targets};
 use super::{Evidence, Familiarity, Model, TextScore, TokenEvidence, Variant};
 use crate::comment::{Comment, Label};
 use crate::text::{kind_slot, FeatureId, Scratch, KIND_SLOTS};
+use crate::verdict::Thresholds;
 
 /// The most one learned label may move a comment's calibrated log-odds away from the global
 /// model's (in log-odds; `n` labels move it at most `n` times this). Without it one HAM label on
@@ -48,13 +50,32 @@ pub struct SiteLayer {
     /// vocabulary. Kept up to date by [`SiteLayer::learn`] so scoring never has to count them
     /// (a layer is cleared whenever the global model changes).
     new_features: usize,
+    /// What each learned label scored just before it was learned: the site's own thresholds
+    /// are fitted on these (see [`super::site_fit`]).
+    scores: LabelScores,
 }
 
 impl SiteLayer {
-    /// Learns one labelled comment.
-    pub fn learn(&mut self, model: &Model, label: Label, comment: &Comment, scratch: &mut Scratch) {
+    /// Learns one labelled comment, first recording what the site's next check would have
+    /// scored it (with the main calibration, the one the site's own thresholds apply to).
+    pub fn learn(
+        &mut self,
+        model: &Model,
+        params: LayerParams,
+        label: Label,
+        comment: &Comment,
+        scratch: &mut Scratch,
+    ) {
         let mut feats = Vec::new();
-        model.features(comment, scratch, &mut feats);
+        let before = model.score_layered(
+            comment,
+            self,
+            params,
+            Familiarity::Known,
+            scratch,
+            &mut feats,
+        );
+        self.scores.push(label, before.log_odds);
         let mut distinct = feats.clone();
         distinct.sort_unstable();
         distinct.dedup();
@@ -80,6 +101,12 @@ impl SiteLayer {
     /// Labels learned so far.
     pub fn labels(&self) -> u64 {
         self.table.docs[0] + self.table.docs[1]
+    }
+
+    /// The site's own thresholds for `targets`, fitted on its labels' scores and shrunk towards
+    /// `model` (the main thresholds); `model` itself before it has labels of a class.
+    pub fn thresholds(&self, targets: Targets, model: Thresholds) -> Thresholds {
+        self.scores.fit(targets, model)
     }
 }
 
@@ -212,8 +239,20 @@ mod tests {
         let mut layer = SiteLayer::default();
         let mut scratch = Scratch::default();
         let c = Comment::from_content("zzqxv wwkrp zzqxv");
-        layer.learn(&model, Label::Spam, &c, &mut scratch);
-        layer.learn(&model, Label::Spam, &c, &mut scratch);
+        layer.learn(
+            &model,
+            LayerParams::default(),
+            Label::Spam,
+            &c,
+            &mut scratch,
+        );
+        layer.learn(
+            &model,
+            LayerParams::default(),
+            Label::Spam,
+            &c,
+            &mut scratch,
+        );
         let counted = layer
             .counts()
             .features
@@ -235,7 +274,13 @@ mod tests {
         let p = LayerParams::default();
         let same = model.score_layered(&c, &layer, p, Familiarity::Known, &mut scratch, &mut feats);
         assert!((same.log_odds - base.log_odds).abs() < 1e-12);
-        layer.learn(&model, Label::Spam, &c, &mut scratch);
+        layer.learn(
+            &model,
+            LayerParams::default(),
+            Label::Spam,
+            &c,
+            &mut scratch,
+        );
         let after =
             model.score_layered(&c, &layer, p, Familiarity::Known, &mut scratch, &mut feats);
         assert!(
@@ -245,7 +290,7 @@ mod tests {
             after.log_odds
         );
         let mut ham_layer = SiteLayer::default();
-        ham_layer.learn(&model, Label::Ham, &c, &mut scratch);
+        ham_layer.learn(&model, LayerParams::default(), Label::Ham, &c, &mut scratch);
         let hammed = model.score_layered(
             &c,
             &ham_layer,
@@ -268,7 +313,7 @@ mod tests {
         let mut layer = SiteLayer::default();
         let mut previous = base;
         for n in 1..=3u32 {
-            layer.learn(&model, Label::Ham, &c, &mut scratch);
+            layer.learn(&model, LayerParams::default(), Label::Ham, &c, &mut scratch);
             let now =
                 model.score_layered(&c, &layer, p, Familiarity::Known, &mut scratch, &mut feats);
             // Each label moves it towards ham, and never more than the bound per label.

@@ -142,6 +142,21 @@ async function checkTotals(page, phase) {
   const accept = Number(await dataValue(page, "#model-accept-below"));
   const reject = Number(await dataValue(page, "#model-reject-at"));
   check(accept > 0 && accept < reject && reject <= 1, `${phase}: thresholds ${accept} < ${reject}`);
+  // The site's own row: what it learned (the test's two labels), and that it is still learning,
+  // decided with the new-site thresholds (stricter than the main ones: a wider hold band).
+  const rows = await page.$$eval("#site-thresholds tbody tr", (trs) =>
+    trs.map((tr) => ({ ...tr.dataset, text: tr.textContent })));
+  const row = rows.find((r) => r.site === expect.site);
+  check(Boolean(row), `${phase}: #site-thresholds has a row for ${expect.site} (${JSON.stringify(rows)})`);
+  if (row) {
+    equal(Number(row.labelsHam), expect.feedback_ham, `${phase}: ${expect.site} ham labels learned`);
+    equal(Number(row.labelsSpam), expect.feedback_spam, `${phase}: ${expect.site} spam labels learned`);
+    equal(row.learning, "true", `${phase}: ${expect.site} is still learning`);
+    equal(row.source, "new_site", `${phase}: ${expect.site} uses the new-site thresholds`);
+    check(/learning/.test(row.text) && /1 ham · 1 spam/.test(row.text), `${phase}: the row reads ${row.text}`);
+    const [a, r] = [Number(row.acceptBelow), Number(row.rejectAt)];
+    check(a > 0 && a < r && r <= 1 && (a < accept || r > reject), `${phase}: new-site thresholds ${a} < ${r} are stricter than ${accept} / ${reject}`);
+  }
 }
 
 // The sum of the figures the chart drew for one series, and whether each mark has a size.
