@@ -115,7 +115,7 @@ impl LabelScores {
                 Some(next) => (ham[i] + next) / 2.0,
                 None => ham[i] + (ham[i] - ham[i.saturating_sub(1)]).clamp(0.1, 1.0),
             };
-            if let Some(tail) = upper_tail_quantile(ham, targets.max_ham_rejected) {
+            if let Some(tail) = tail_quantile(ham, targets.max_ham_rejected, Tail::Upper) {
                 own = own.max(tail);
             }
             reject_at = shrink(own, model.reject_at, n, own > model.reject_at);
@@ -129,9 +129,8 @@ impl LabelScores {
                 Some(prev) => (prev + spam[i]) / 2.0,
                 None => spam[i] - (spam[(i + 1).min(n - 1)] - spam[i]).clamp(0.1, 1.0),
             };
-            let mirrored: Vec<f64> = spam.iter().rev().map(|x| -x).collect();
-            if let Some(tail) = upper_tail_quantile(&mirrored, targets.max_spam_accepted) {
-                own = own.min(-tail);
+            if let Some(tail) = tail_quantile(spam, targets.max_spam_accepted, Tail::Lower) {
+                own = own.min(tail);
             }
             accept_below = shrink(own, model.accept_below, n, own < model.accept_below);
         }
@@ -149,13 +148,21 @@ impl LabelScores {
     }
 }
 
-/// Where an exponential tail fitted to the highest scores of `sorted` (ascending) leaves a
-/// fraction `q` above: `u + mean excess * ln(P(X > u) / q)`, with `u` the score below the top
-/// tenth (at least [`MIN_LABELS`] scores). `None` when the tail is already rarer than `q`
-/// (the empirical quantile knows better) or there are too few scores. With few labels the
-/// highest seen score is a poor guard for a rare tail (the highest of 90 ham is about its 99th
-/// percentile, not its 99.5th): the extrapolation is what keeps the fit careful there.
-fn upper_tail_quantile(sorted: &[f64], q: f64) -> Option<f64> {
+/// Which end of the scores a tail is.
+#[derive(Clone, Copy)]
+enum Tail {
+    Upper,
+    Lower,
+}
+
+/// Where an exponential tail fitted to the highest (or lowest) scores of `sorted` (ascending)
+/// leaves a fraction `q` beyond: `u ± mean excess * ln(P(beyond u) / q)`, with `u` the score
+/// next to the outer tenth (at least [`MIN_LABELS`] scores). `None` when that tenth is already
+/// rarer than `q` (the empirical quantile knows better) or there are too few scores. With few
+/// labels the highest seen score is a poor guard for a rare tail (the highest of 90 ham is
+/// about its 99th percentile, not its 99.5th): the extrapolation keeps the fit careful there.
+/// Allocates nothing: it runs on the check path.
+fn tail_quantile(sorted: &[f64], q: f64, tail: Tail) -> Option<f64> {
     let n = sorted.len();
     let t = (n / 10).max(MIN_LABELS);
     if n <= t || q <= 0.0 {
@@ -165,9 +172,19 @@ fn upper_tail_quantile(sorted: &[f64], q: f64) -> Option<f64> {
     if p_tail <= q {
         return None;
     }
-    let u = sorted[n - t - 1];
-    let excess = sorted[n - t..].iter().map(|x| x - u).sum::<f64>() / t as f64;
-    Some(u + excess * (p_tail / q).ln())
+    let stretch = (p_tail / q).ln();
+    match tail {
+        Tail::Upper => {
+            let u = sorted[n - t - 1];
+            let excess = sorted[n - t..].iter().map(|x| x - u).sum::<f64>() / t as f64;
+            Some(u + excess * stretch)
+        }
+        Tail::Lower => {
+            let u = sorted[t];
+            let excess = sorted[..t].iter().map(|x| u - x).sum::<f64>() / t as f64;
+            Some(u - excess * stretch)
+        }
+    }
 }
 
 /// `own` (fitted on `n` labels) pulled towards `model`'s when it is the bolder of the two; a
