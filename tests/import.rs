@@ -2,8 +2,11 @@
 //! The import readers against fixture files in each export's real shape: WP-CLI JSON and CSV,
 //! WordPress WXR, the Disqus export, and hamgate's own JSONL and CSV.
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Duration;
 
 use hamgate::comment::{CommentKind, Label};
 use hamgate::import::{
@@ -672,4 +675,87 @@ fn the_import_command_logs_each_label_once_and_nothing_from_a_bad_file() {
     );
     let (unchanged, _) = hamgate::labels::file::read_log(&log).unwrap();
     assert_eq!(unchanged.len(), after.len());
+}
+
+/// A WP-CLI JSON export of `n` comments, ids from `first`, every tenth spam, all posted in one
+/// hour of April 2023 (long before any model hamgate ships): a real blog's history.
+fn old_history(first: usize, n: usize) -> String {
+    let mut json = String::from("[");
+    for i in first..first + n {
+        if i > first {
+            json.push(',');
+        }
+        let (status, content) = if i % 10 == 0 {
+            (
+                "spam",
+                format!("Cheap replica watches and pills, best prices, order now at http://pills{i}.example/shop"),
+            )
+        } else {
+            (
+                "1",
+                format!(
+                    "Thanks for the write-up on borrow checking, part {i} cleared it up for me"
+                ),
+            )
+        };
+        json.push_str(&format!(
+            r#"{{"comment_ID":"{i}","comment_author":"Reader {i}","comment_author_email":"","comment_author_url":"","comment_author_IP":"192.0.2.{}","comment_date_gmt":"2023-04-05 09:{:02}:{:02}","comment_content":"{content}","comment_approved":"{status}","comment_agent":"Mozilla/5.0","comment_type":"comment","comment_parent":"0"}}"#,
+            i % 250,
+            (i / 60) % 60,
+            i % 60
+        ));
+    }
+    json.push(']');
+    json
+}
+
+/// Labels the sites' layers of the server at `server` have learned (GetModelInfo).
+async fn site_labels(server: &common::TestServer) -> u64 {
+    let mut client = server.client().await;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        client.get_model_info(hamgate::grpc::pb::GetModelInfoRequest {}),
+    )
+    .await
+    .expect("GetModelInfo within 10 s")
+    .expect("GetModelInfo")
+    .into_inner()
+    .site_labels
+}
+
+/// Regression: imported history was logged with its own post dates, so a model made later took
+/// it for labels it had already learned and the layers learned none of it; and what was learned
+/// went through the hourly online budget (200 an hour of the labels' time), which guards live
+/// feedback, not the operator's own history.
+#[tokio::test]
+async fn old_history_imported_offline_is_learned_at_start_beyond_the_hourly_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("history.json");
+    let n = 300;
+    std::fs::write(&export, old_history(0, n)).unwrap();
+    let log = dir.path().join("labels.log");
+    let out = import_cli(&[
+        "--site",
+        "default",
+        "--label-log",
+        log.to_str().unwrap(),
+        export.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let budget = hamgate::config::Settings::default()
+        .feedback
+        .site_labels_per_hour;
+    assert!(
+        n as u64 > u64::from(budget),
+        "the history must exceed one hour's budget"
+    );
+
+    let mut settings = hamgate::config::Settings::default();
+    settings.feedback.label_log = log.clone();
+    let server = common::TestServer::start(settings).await;
+    assert_eq!(site_labels(&server).await, n as u64);
 }
