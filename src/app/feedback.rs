@@ -170,8 +170,8 @@ impl App {
         let slot = self.slot();
         // A retrained model knows the last label it learned; the labels after it (including
         // the ones its retrain held back) are the layers' to learn. For any other model, the
-        // labels since it was made, and all imported history: it is dated by its comments,
-        // years before any model, and a model not retrained on the log has learned none of it.
+        // labels since it was made, and all imported history: a model not retrained on the log
+        // has learned none of it, however long after the import it was made.
         let header = slot.model.header();
         let (through, since) = (header.labels_through, header.created_at);
         let is_new = |l: &LoggedLabel| {
@@ -319,6 +319,7 @@ impl App {
             moderator: input.moderator,
             reason: input.reason,
             at: now,
+            posted_at: None,
             imported: false,
         };
         let label_seq = inner.labels.log.append(record.clone()).await.map_err(|e| {

@@ -148,7 +148,8 @@ impl App {
                     check_id: item.key,
                     moderator: "import".into(),
                     reason: item.source,
-                    at: item.posted_at.unwrap_or(now),
+                    at: now,
+                    posted_at: item.posted_at,
                     imported: true,
                 });
             }

@@ -144,7 +144,8 @@ fn import_to_log(site: &str, path: &std::path::Path, files: &[ImportedFile]) -> 
                     check_id: key,
                     moderator: "import".into(),
                     reason: source(file, c),
-                    at: c.posted_at.unwrap_or(now),
+                    at: now,
+                    posted_at: c.posted_at,
                     imported: true,
                 };
                 let log = Arc::clone(&log);

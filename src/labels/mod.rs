@@ -52,9 +52,15 @@ pub struct LabelRecord {
     /// Why, in the moderator's words (may be empty).
     #[serde(default)]
     pub reason: String,
-    /// When the verdict was given, seconds since the Unix epoch. For an imported label
-    /// ([`LabelRecord::imported`]): when the comment was posted, when the export says.
+    /// When the verdict was given, seconds since the Unix epoch; for an imported label
+    /// ([`LabelRecord::imported`]), when it was imported. Retention counts from it: an
+    /// imported history is kept `label_retention_days` from its import, not expired at once
+    /// for being old.
     pub at: u64,
+    /// When the comment was posted, for an imported label whose export says so (seconds since
+    /// the Unix epoch); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posted_at: Option<u64>,
     /// Whether the label comes from a blog's own history (`hamgate import`, the ImportLabels
     /// RPC) rather than a moderator's live feedback. Its `check_id` is then its import key.
     /// Imported labels predate the model by design and are the operator's own, so the sites'
@@ -230,6 +236,7 @@ pub(crate) mod testing {
                 "obvious".into()
             },
             at: 1_700_000_000 + i,
+            posted_at: None,
             imported: false,
         }
     }
