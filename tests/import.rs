@@ -883,7 +883,7 @@ async fn importing_into_a_running_server_learns_the_history_once_and_only_for_th
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(
-        stdout.contains(&format!("0 labels imported into site `blog`"))
+        stdout.contains("0 labels imported into site `blog`")
             && stdout.contains(&format!("({n} already there)")),
         "{stdout}"
     );
