@@ -759,10 +759,38 @@ async fn old_history_imported_offline_is_learned_at_start_beyond_the_hourly_budg
         "the history must exceed one hour's budget"
     );
 
+    // What the first import release wrote: the comment's post date as the label's time, no
+    // `imported` flag, only the key's prefix. Still the operator's history, still learned.
+    let old = 50;
+    {
+        use hamgate::labels::{file::FileLabelLog, LabelLog, LabelRecord};
+        let (file_log, _) = FileLabelLog::open(&log).unwrap();
+        for i in 0..old {
+            file_log
+                .append(LabelRecord {
+                    site: "default".into(),
+                    label: hamgate::comment::Label::Ham,
+                    comment: hamgate::comment::Comment::from_content(format!(
+                        "An older reader's thanks, number {i}"
+                    )),
+                    check_id: format!("import-{i:032x}"),
+                    moderator: "import".into(),
+                    reason: String::new(),
+                    at: 1_680_686_553,
+                    posted_at: None,
+                    imported: false,
+                })
+                .await
+                .unwrap();
+        }
+    }
+
     let mut settings = hamgate::config::Settings::default();
     settings.feedback.label_log = log.clone();
+    // Retention counts from `at`; the first release's records are dated 2023 and would go.
+    settings.feedback.label_retention_days = 0;
     let server = common::TestServer::start(settings).await;
-    assert_eq!(site_labels(&server).await, n as u64);
+    assert_eq!(site_labels(&server).await, (n + old) as u64);
 }
 
 // ---------------------------------------------------------------------------------------------
