@@ -46,8 +46,9 @@
 //!    redis_conn].
 //! 5. **The application**: [`app`], the one API every adapter calls, a file per use case:
 //!    `app/mod.rs` (the handle, construction, authentication, the model slot), `check.rs`,
-//!    `feedback.rs` (labels, and layers following the label log), `layers.rs` (the sites'
-//!    online layers and hourly budgets), `admin.rs` (model info, retrain, rollback, refresh),
+//!    `feedback.rs` (labels, and layers following the label log), `import.rs` (a site's history
+//!    as labels, idempotent by import key), `layers.rs` (the sites' online layers and hourly
+//!    budgets), `admin.rs` (model info, retrain, rollback, refresh),
 //!    `stats.rs` [clock, comment, config, corpus, labels, model, model_store, policy,
 //!    reputation, retrain, stats, text, verdict].
 //! 6. **Adapters**, thin: [`grpc`] (generated code, proto <-> domain conversion, the one error ->

@@ -367,6 +367,8 @@ mod tests {
                     moderator: String::new(),
                     reason: String::new(),
                     at: 0,
+                    posted_at: None,
+                    imported: false,
                 },
             })
             .collect()

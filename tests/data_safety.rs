@@ -147,6 +147,8 @@ fn retrain_never_creates_or_touches_a_label_log_and_a_failed_retrain_writes_noth
                 moderator: String::new(),
                 reason: String::new(),
                 at: 1_800_000_000 + i,
+                posted_at: None,
+                imported: false,
             };
             log.append(record).await.expect("append");
         }
@@ -467,6 +469,8 @@ async fn labels_past_their_retention_leave_the_log_when_the_server_starts() {
                 moderator: String::new(),
                 reason: String::new(),
                 at: now - age_days * 86_400,
+                posted_at: None,
+                imported: false,
             };
             log.append(record).await.expect("append");
         }

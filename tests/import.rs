@@ -2,8 +2,11 @@
 //! The import readers against fixture files in each export's real shape: WP-CLI JSON and CSV,
 //! WordPress WXR, the Disqus export, and hamgate's own JSONL and CSV.
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Duration;
 
 use hamgate::comment::{CommentKind, Label};
 use hamgate::import::{
@@ -672,4 +675,355 @@ fn the_import_command_logs_each_label_once_and_nothing_from_a_bad_file() {
     );
     let (unchanged, _) = hamgate::labels::file::read_log(&log).unwrap();
     assert_eq!(unchanged.len(), after.len());
+}
+
+/// A WP-CLI JSON export of `n` comments, ids from `first`, every tenth spam, all posted in one
+/// hour of April 2023 (long before any model hamgate ships): a real blog's history.
+fn old_history(first: usize, n: usize) -> String {
+    let mut json = String::from("[");
+    for i in first..first + n {
+        if i > first {
+            json.push(',');
+        }
+        let (status, content) = if i % 10 == 0 {
+            (
+                "spam",
+                format!("Cheap replica watches and pills, best prices, order now at http://pills{i}.example/shop"),
+            )
+        } else {
+            (
+                "1",
+                format!(
+                    "Thanks for the write-up on borrow checking, part {i} cleared it up for me"
+                ),
+            )
+        };
+        json.push_str(&format!(
+            r#"{{"comment_ID":"{i}","comment_author":"Reader {i}","comment_author_email":"","comment_author_url":"","comment_author_IP":"192.0.2.{}","comment_date_gmt":"2023-04-05 09:{:02}:{:02}","comment_content":"{content}","comment_approved":"{status}","comment_agent":"Mozilla/5.0","comment_type":"comment","comment_parent":"0"}}"#,
+            i % 250,
+            (i / 60) % 60,
+            i % 60
+        ));
+    }
+    json.push(']');
+    json
+}
+
+/// Labels the sites' layers of the server at `server` have learned (GetModelInfo).
+async fn site_labels(server: &common::TestServer) -> u64 {
+    let mut client = server.client().await;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        // The admin key; an open service takes any key.
+        client.get_model_info(with_key(
+            hamgate::grpc::pb::GetModelInfoRequest {},
+            ADMIN_KEY,
+        )),
+    )
+    .await
+    .expect("GetModelInfo within 10 s")
+    .expect("GetModelInfo")
+    .into_inner()
+    .site_labels
+}
+
+/// Regression: imported history was logged with its own post dates, so a model made later took
+/// it for labels it had already learned and the layers learned none of it (and the label
+/// retention would have expired it at the next start); and what was learned went through the
+/// hourly online budget (200 an hour of the labels' time), which guards live feedback, not the
+/// operator's own history.
+#[tokio::test]
+async fn old_history_imported_offline_is_learned_at_start_beyond_the_hourly_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("history.json");
+    let n = 300;
+    std::fs::write(&export, old_history(0, n)).unwrap();
+    let log = dir.path().join("labels.log");
+    let out = import_cli(&[
+        "--site",
+        "default",
+        "--label-log",
+        log.to_str().unwrap(),
+        export.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let budget = hamgate::config::Settings::default()
+        .feedback
+        .site_labels_per_hour;
+    assert!(
+        n as u64 > u64::from(budget),
+        "the history must exceed one hour's budget"
+    );
+
+    // What the first import release wrote: the comment's post date as the label's time, no
+    // `imported` flag, only the key's prefix. Still the operator's history, still learned.
+    let old = 50;
+    {
+        use hamgate::labels::{file::FileLabelLog, LabelLog, LabelRecord};
+        let (file_log, _) = FileLabelLog::open(&log).unwrap();
+        for i in 0..old {
+            file_log
+                .append(LabelRecord {
+                    site: "default".into(),
+                    label: hamgate::comment::Label::Ham,
+                    comment: hamgate::comment::Comment::from_content(format!(
+                        "An older reader's thanks, number {i}"
+                    )),
+                    check_id: format!("import-{i:032x}"),
+                    moderator: "import".into(),
+                    reason: String::new(),
+                    at: 1_680_686_553,
+                    posted_at: None,
+                    imported: false,
+                })
+                .await
+                .unwrap();
+        }
+    }
+
+    let mut settings = hamgate::config::Settings::default();
+    settings.feedback.label_log = log.clone();
+    // Retention counts from `at`; the first release's records are dated 2023 and would go.
+    settings.feedback.label_retention_days = 0;
+    let server = common::TestServer::start(settings).await;
+    assert_eq!(site_labels(&server).await, (n + old) as u64);
+}
+
+// ---------------------------------------------------------------------------------------------
+// `hamgate import --addr` against a running server: the ImportLabels RPC.
+// ---------------------------------------------------------------------------------------------
+
+const ADMIN_KEY: &str = "import-admin-key";
+const SITE_KEY: &str = "import-blog-key";
+
+/// A service with the label log in `dir`, the admin key and one site, `blog`, with its key.
+fn keyed_settings(dir: &Path) -> hamgate::config::Settings {
+    use hamgate::config::{hash_key, SiteSettings};
+    let mut s = common::known_site_settings();
+    s.feedback.label_log = dir.join("labels.log");
+    s.admin_key_sha256 = Some(hash_key(ADMIN_KEY));
+    s.sites.insert(
+        "blog".into(),
+        SiteSettings {
+            key_sha256: vec![hash_key(SITE_KEY)],
+            ..Default::default()
+        },
+    );
+    s
+}
+
+fn with_key<T>(msg: T, key: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    req
+}
+
+/// The spam probability of `content` for site `blog`, as a test check (nothing learned).
+async fn blog_spam_probability(server: &common::TestServer, content: &str) -> f64 {
+    let mut req = common::check_req(content);
+    req.is_test = true;
+    let mut client = server.client().await;
+    client
+        .check(with_key(req, SITE_KEY))
+        .await
+        .expect("check")
+        .into_inner()
+        .spam_probability
+}
+
+/// `hamgate import --site blog --addr ADDR` with `key` in the environment, as an operator's
+/// shell would have it.
+fn import_to(server: &common::TestServer, key: &str, files: &[&Path]) -> std::process::Output {
+    let addr = server.addr.to_string();
+    let mut args = vec!["--site", "blog", "--addr", addr.as_str()];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    std::process::Command::new(env!("CARGO_BIN_EXE_hamgate"))
+        .arg("import")
+        .args(&args)
+        .env("HAMGATE_LOG", "warn")
+        .env("HAMGATE_API_KEY", key)
+        .output()
+        .unwrap()
+}
+
+fn log_len(path: &Path) -> usize {
+    if !path.exists() {
+        return 0;
+    }
+    hamgate::labels::file::read_log(path).unwrap().0.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn importing_into_a_running_server_learns_the_history_once_and_only_for_the_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = keyed_settings(dir.path());
+    let log = settings.feedback.label_log.clone();
+    let server = common::TestServer::start(settings).await;
+    let n = 300;
+    let export = dir.path().join("history.json");
+    std::fs::write(&export, old_history(0, n)).unwrap();
+    let probe = "Cheap replica watches, best prices, order now";
+    let before = blog_spam_probability(&server, probe).await;
+    assert_eq!(site_labels(&server).await, 0);
+
+    // A site's key may not import: PERMISSION_DENIED, nothing logged.
+    let out = import_to(&server, SITE_KEY, &[&export]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PermissionDenied"), "{stderr}");
+    assert_eq!(log_len(&log), 0);
+
+    // The admin: every label durable when the command returns, and learned at once, though
+    // the comments are years old and more than a site's hourly online budget.
+    let out = import_to(&server, ADMIN_KEY, &[&export]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{n} labels imported into site `blog`"))
+            && stdout.contains("(0 already there); its model layer learned 300"),
+        "{stdout}"
+    );
+    let (logged, _) = hamgate::labels::file::read_log(&log).unwrap();
+    assert_eq!(logged.len(), n);
+    assert!(logged.iter().all(|l| l.record.imported
+        && l.record.site == "blog"
+        && l.record.check_id.starts_with("import-")
+        && l.record.comment.ip.is_empty()
+        && l.record.posted_at.is_some_and(|t| t < 1_700_000_000)));
+    assert_eq!(site_labels(&server).await, n as u64);
+    let after = blog_spam_probability(&server, probe).await;
+    assert!(
+        after > before,
+        "the imported spam did not move a comment like it towards spam: {before} -> {after}"
+    );
+
+    // Again: nothing appended, nothing learned twice.
+    let out = import_to(&server, ADMIN_KEY, &[&export]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("0 labels imported into site `blog`")
+            && stdout.contains(&format!("({n} already there)")),
+        "{stdout}"
+    );
+    assert_eq!(log_len(&log), n);
+    assert_eq!(site_labels(&server).await, n as u64);
+
+    // A new export beside a malformed one: an error naming the bad file, and nothing sent.
+    let more = dir.path().join("more.json");
+    std::fs::write(&more, old_history(n, 50)).unwrap();
+    let bad = dir.path().join("broken.json");
+    std::fs::write(&bad, &WP_JSON[..WP_JSON.len() / 2]).unwrap();
+    let out = import_to(&server, ADMIN_KEY, &[&more, &bad]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.json"), "{stderr}");
+    assert_eq!(log_len(&log), n);
+    assert_eq!(site_labels(&server).await, n as u64);
+
+    // A restarted server (which applies the default retention at start) still has the history,
+    // years old as its comments are, and knows the keys from the log: the import is still
+    // idempotent.
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let server = common::TestServer::start(keyed_settings(dir.path())).await;
+    assert_eq!(site_labels(&server).await, n as u64);
+    let out = import_to(&server, ADMIN_KEY, &[&export, &more]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("50 labels imported into site `blog`")
+            && stdout.contains(&format!("({n} already there)")),
+        "{stdout}"
+    );
+    assert_eq!(log_len(&log), n + 50);
+    assert_eq!(site_labels(&server).await, (n + 50) as u64);
+}
+
+#[tokio::test]
+async fn a_bad_label_is_invalid_argument_naming_its_field_and_index() {
+    use hamgate::grpc::pb;
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::TestServer::start(keyed_settings(dir.path())).await;
+    let label = |content: &str, key: &str| pb::ImportedLabel {
+        check: Some(common::check_req(content)),
+        label: pb::Label::Spam as i32,
+        import_key: key.into(),
+        ..Default::default()
+    };
+    let send = |msgs: Vec<pb::ImportLabelsRequest>, key: &'static str| {
+        let server = &server;
+        async move {
+            let mut client = server.client().await;
+            client
+                .import_labels(with_key(futures_util::stream::iter(msgs), key))
+                .await
+        }
+    };
+    let msg = |labels| pb::ImportLabelsRequest {
+        site: "blog".into(),
+        labels,
+    };
+    let status = send(
+        vec![msg(vec![
+            label("fine", "import-a"),
+            label("  ", "import-b"),
+        ])],
+        ADMIN_KEY,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status
+            .message()
+            .starts_with("labels[1].check.comment.content:"),
+        "{}",
+        status.message()
+    );
+    let status = send(vec![msg(vec![label("fine", "no-prefix")])], ADMIN_KEY)
+        .await
+        .unwrap_err();
+    assert!(
+        status.message().starts_with("labels[0].import_key:"),
+        "{}",
+        status.message()
+    );
+    let mut other = msg(vec![label("fine", "import-a")]);
+    other.site = "nope".into();
+    let status = send(vec![other], ADMIN_KEY).await.unwrap_err();
+    assert!(
+        status.message().starts_with("site:"),
+        "{}",
+        status.message()
+    );
+    // Nothing of a rejected message is logged.
+    assert_eq!(log_len(&dir.path().join("labels.log")), 0);
+    // Even an empty stream needs the admin key.
+    let status = send(vec![], SITE_KEY).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    // Two messages: the second's duplicate key is already present.
+    let ok = send(
+        vec![
+            msg(vec![label("fine", "import-a")]),
+            msg(vec![
+                label("fine again", "import-a"),
+                label("other", "import-b"),
+            ]),
+        ],
+        ADMIN_KEY,
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!((ok.appended, ok.already_present, ok.learned), (2, 1, 2));
 }

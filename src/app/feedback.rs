@@ -62,13 +62,13 @@ const FOLLOW_MEMORY: usize = 4096;
 
 /// The label log and how this replica follows it.
 pub(super) struct LabelParts {
-    log: Arc<dyn LabelLog>,
+    pub(super) log: Arc<dyn LabelLog>,
     /// Whether there may be labels to replay into the sites' layers at start.
     replay: bool,
     /// Whether the label log is shared by replicas (Redis): then every replica's layers learn
     /// by following the log, in log order, its own labels included, so all replicas' layers
     /// are the same.
-    shared: bool,
+    pub(super) shared: bool,
     /// How far this replica has followed the shared log.
     follow: tokio::sync::Mutex<Follow>,
 }
@@ -164,19 +164,21 @@ impl App {
     }
 
     /// Learns logged labels in log order into the sites' layers (labels older than the model in
-    /// service, or over their site's hourly budget, are skipped), advancing the cursor.
+    /// service, or over their site's hourly budget, are skipped), advancing the cursor. Imported
+    /// history is the operator's own: learned whatever its date, outside the budget.
     fn learn_logged(&self, labels: &[LoggedLabel], follow: &mut Follow) -> u64 {
         let slot = self.slot();
         // A retrained model knows the last label it learned; the labels after it (including
         // the ones its retrain held back) are the layers' to learn. For any other model, the
-        // labels since it was made.
+        // labels since it was made, and all imported history: a model not retrained on the log
+        // has learned none of it, however long after the import it was made.
         let header = slot.model.header();
         let (through, since) = (header.labels_through, header.created_at);
         let is_new = |l: &LoggedLabel| {
             if through > 0 {
                 l.seq > through
             } else {
-                l.record.at >= since
+                l.record.is_import() || l.record.at >= since
             }
         };
         let mut scratch = Scratch::default();
@@ -185,8 +187,9 @@ impl App {
             if l.seq <= follow.cursor {
                 continue;
             }
+            self.note_import(&l.record);
             let ok = is_new(l)
-                && self.take_budget(&l.record.site, l.record.at)
+                && (l.record.is_import() || self.take_budget(&l.record.site, l.record.at))
                 && self.learn_label(&slot.model, &l.record, &mut scratch);
             learned += u64::from(ok);
             follow.cursor = l.seq;
@@ -205,7 +208,12 @@ impl App {
     }
 
     /// Teaches the layer `record`'s site is scored with (its own, or the one it shares).
-    fn learn_label(&self, model: &Model, record: &LabelRecord, scratch: &mut Scratch) -> bool {
+    pub(super) fn learn_label(
+        &self,
+        model: &Model,
+        record: &LabelRecord,
+        scratch: &mut Scratch,
+    ) -> bool {
         let layer = self.inner.settings.layer_of(&record.site);
         self.inner
             .layers
@@ -226,6 +234,25 @@ impl App {
             .rev()
             .find(|(s, _)| *s == seq)
             .is_some_and(|(_, ok)| *ok))
+    }
+
+    /// Learns the shared log up to the last of `seqs` (labels this replica just appended) and
+    /// counts how many of them were learned.
+    pub(super) async fn catch_up_learned(&self, seqs: &[u64]) -> Result<u64, AppError> {
+        let Some(&last) = seqs.iter().max() else {
+            return Ok(0);
+        };
+        let mut follow = self.inner.labels.follow.lock().await;
+        if follow.cursor < last {
+            let labels = self.read_log_after(follow.cursor).await?;
+            self.learn_logged(&labels, &mut follow);
+        }
+        let mine: std::collections::HashSet<u64> = seqs.iter().copied().collect();
+        Ok(follow
+            .learned
+            .iter()
+            .filter(|(s, ok)| *ok && mine.contains(s))
+            .count() as u64)
     }
 
     /// Takes a moderator's label: logs it durably, then updates reputation and the site's
@@ -292,6 +319,8 @@ impl App {
             moderator: input.moderator,
             reason: input.reason,
             at: now,
+            posted_at: None,
+            imported: false,
         };
         let label_seq = inner.labels.log.append(record.clone()).await.map_err(|e| {
             tracing::error!(log = inner.labels.log.name(), cause = %e, "label log append failed; label not acknowledged");

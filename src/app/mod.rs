@@ -13,6 +13,7 @@
 //! - `feedback`: [`App::feedback`], and how the sites' layers follow the
 //!   label log (restore at start, follow other replicas, expire old labels);
 //! - `layers`: the sites' online layers and their hourly learning budgets;
+//! - `import`: [`App::import_labels`], a site's history as labels (idempotent by import key);
 //! - `admin`: model administration (info, retrain, rollback, refresh);
 //! - `stats`: what checks and labels count, and who may read which counts.
 
@@ -32,12 +33,14 @@ use crate::verdict::Thresholds;
 mod admin;
 mod check;
 mod feedback;
+mod import;
 mod layers;
 mod stats;
 
 pub use admin::{ModelInfo, SiteModelInfo, ThresholdsSource};
 pub use check::{CheckInput, CheckOutcome};
 pub use feedback::{FeedbackInput, FeedbackOutcome, FeedbackTarget};
+pub use import::{ImportItem, ImportOutcome};
 pub use stats::{StatsQuery, StatsReport};
 
 /// The name of the single open site served when no keys are configured.
@@ -201,6 +204,8 @@ struct Inner {
     labels: feedback::LabelParts,
     /// The sites' online layers and their hourly budgets.
     layers: layers::SiteLayers,
+    /// The import keys each site's log holds.
+    imports: import::ImportParts,
     /// Stats: the store, this process's counters, whether serving.
     stats: stats::StatsParts,
     /// Where model versions are published (Redis) or kept (a directory), if anywhere.
@@ -266,6 +271,7 @@ impl App {
                     },
                     settings.feedback.site_labels_per_hour,
                 ),
+                imports: import::ImportParts::default(),
                 stats: stats::StatsParts::default(),
                 model_store: admin::model_store_of(settings),
             }),

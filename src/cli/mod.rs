@@ -6,6 +6,7 @@
 //! - [`serve`]: the server (settings, flags, listeners, shutdown on a signal);
 //! - [`client`]: commands that talk to a running server over gRPC (`check`, `health`,
 //!   `bench-load`, with the load client in [`loadgen`]);
+//! - [`import`]: a blog's history into a label log or a running server (`import`);
 //! - [`offline`]: model work on files, no server (`train`, `eval`, `eval-adapt`, `score`,
 //!   `corpus`);
 //! - [`model_dir`]: the directory of model versions (`retrain`, `rollback`, `model-info`);
@@ -64,10 +65,11 @@ pub enum Command {
     /// How fast a new site is learned: feed k labelled comments through online learning and
     /// evaluate on the rest, for several k.
     EvalAdapt(EvalAdaptArgs),
-    /// Retrain from the base corpus plus the label log; install the candidate in the model
-    /// Import a blog's moderation history (WP-CLI, WordPress WXR, Disqus, JSONL/CSV) into a
-    /// label log as one site's labels, before its first check; importing twice counts once.
+    /// Import a blog's moderation history (WP-CLI, WordPress WXR, Disqus, JSONL/CSV) as one
+    /// site's labels, into a label log or a running server (--addr, admin key); importing
+    /// twice counts once.
     Import(import::ImportArgs),
+    /// Retrain from the base corpus plus the label log; install the candidate in the model
     /// directory only if it is not worse on held-back labels.
     Retrain(RetrainArgs),
     /// Make the previous model version in the model directory current again.

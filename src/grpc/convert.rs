@@ -6,7 +6,8 @@
 use super::pb;
 use crate::app::{AppError, CheckInput, CheckOutcome, FeedbackInput, FeedbackOutcome};
 use crate::app::{
-    FeedbackTarget, ModelInfo, SiteModelInfo, StatsQuery, StatsReport, ThresholdsSource,
+    FeedbackTarget, ImportItem, ImportOutcome, ModelInfo, SiteModelInfo, StatsQuery, StatsReport,
+    ThresholdsSource,
 };
 use crate::comment::{Comment, CommentKind, Label};
 use crate::policy::ReasonKind;
@@ -56,6 +57,21 @@ fn kind_from_proto(v: i32) -> CommentKind {
         T::ContactForm => CommentKind::ContactForm,
         T::Signup => CommentKind::Signup,
         T::Message => CommentKind::Message,
+    }
+}
+
+/// The proto comment type of a domain kind (for clients that send comments they read).
+pub fn kind_to_proto(k: CommentKind) -> pb::CommentType {
+    use pb::CommentType as T;
+    match k {
+        CommentKind::Unspecified => T::Unspecified,
+        CommentKind::Comment => T::Comment,
+        CommentKind::Reply => T::Reply,
+        CommentKind::Trackback => T::Trackback,
+        CommentKind::Pingback => T::Pingback,
+        CommentKind::ContactForm => T::ContactForm,
+        CommentKind::Signup => T::Signup,
+        CommentKind::Message => T::Message,
     }
 }
 
@@ -118,16 +134,7 @@ impl TryFrom<pb::FeedbackRequest> for FeedbackInput {
     type Error = AppError;
 
     fn try_from(req: pb::FeedbackRequest) -> Result<Self, Self::Error> {
-        let label = match pb::Label::try_from(req.label).unwrap_or(pb::Label::Unspecified) {
-            pb::Label::Spam => Label::Spam,
-            pb::Label::Ham => Label::Ham,
-            pb::Label::Unspecified => {
-                return Err(AppError::InvalidArgument {
-                    field: "label".into(),
-                    message: "must be LABEL_SPAM or LABEL_HAM".into(),
-                })
-            }
-        };
+        let label = label_from_proto(req.label)?;
         use pb::feedback_request::Target;
         let target = match req.target {
             Some(Target::CheckId(id)) => FeedbackTarget::CheckId(id),
@@ -148,6 +155,43 @@ impl TryFrom<pb::FeedbackRequest> for FeedbackInput {
             moderator: req.moderator_id,
             reason: req.reason,
         })
+    }
+}
+
+/// A label; LABEL_UNSPECIFIED (or an unknown value) is INVALID_ARGUMENT naming `label`.
+fn label_from_proto(v: i32) -> Result<Label, AppError> {
+    match pb::Label::try_from(v).unwrap_or(pb::Label::Unspecified) {
+        pb::Label::Spam => Ok(Label::Spam),
+        pb::Label::Ham => Ok(Label::Ham),
+        pb::Label::Unspecified => Err(invalid("label", "must be LABEL_SPAM or LABEL_HAM")),
+    }
+}
+
+impl TryFrom<pb::ImportedLabel> for ImportItem {
+    type Error = AppError;
+
+    fn try_from(l: pb::ImportedLabel) -> Result<Self, Self::Error> {
+        let check = l.check.ok_or_else(|| invalid("check", "is required"))?;
+        Ok(ImportItem {
+            check: CheckInput::try_from(check).map_err(|e| e.in_field("check"))?,
+            label: label_from_proto(l.label)?,
+            key: l.import_key,
+            posted_at: l
+                .comment_time
+                .map(|t| secs_since_epoch("comment_time", &t, false))
+                .transpose()?,
+            source: l.source,
+        })
+    }
+}
+
+impl From<ImportOutcome> for pb::ImportLabelsResponse {
+    fn from(o: ImportOutcome) -> Self {
+        pb::ImportLabelsResponse {
+            appended: o.appended,
+            already_present: o.already_present,
+            learned: o.learned,
+        }
     }
 }
 

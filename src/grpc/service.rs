@@ -1,10 +1,11 @@
 //! The `CommentFilter` service: authenticate, convert, call the app, convert back.
 
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::pb::comment_filter_server::CommentFilter;
 use super::{convert, pb};
-use crate::app::{App, AppError, Caller, CheckInput, FeedbackInput, StatsQuery};
+use crate::app::StatsQuery;
+use crate::app::{App, AppError, Caller, CheckInput, FeedbackInput, ImportItem, ImportOutcome};
 
 /// The gRPC face of [`App`].
 #[derive(Debug, Clone)]
@@ -118,5 +119,54 @@ impl CommentFilter for FilterService {
         let input = FeedbackInput::try_from(req.into_inner())?;
         let outcome = self.app.feedback(&caller, input).await?;
         Ok(Response::new(outcome.into()))
+    }
+
+    async fn import_labels(
+        &self,
+        req: Request<Streaming<pb::ImportLabelsRequest>>,
+    ) -> Result<Response<pb::ImportLabelsResponse>, Status> {
+        let caller = self.caller(&req)?;
+        self.app.may_import(&caller)?;
+        let mut stream = req.into_inner();
+        let mut total = ImportOutcome::default();
+        let mut n = 0u64;
+        // One message at a time: each is logged before the next is read, so a client that
+        // streams faster than the log commits waits (HTTP/2 flow control), and memory holds
+        // one message.
+        while let Some(msg) = stream.message().await? {
+            let items = msg
+                .labels
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    ImportItem::try_from(l).map_err(|e| e.in_field(&format!("labels[{i}]")))
+                })
+                .collect::<Result<Vec<_>, AppError>>()
+                .map_err(|e| in_message(e, n, &total))?;
+            total += self
+                .app
+                .import_labels(&caller, &msg.site, items)
+                .await
+                .map_err(|e| in_message(e, n, &total))?;
+            n += 1;
+        }
+        Ok(Response::new(total.into()))
+    }
+}
+
+/// An import error, saying which message of the stream it is about and what the messages
+/// before it did (they stay imported).
+fn in_message(e: AppError, n: u64, before: &ImportOutcome) -> AppError {
+    let context = format!(
+        " (message {n} of the stream, counting from 0; the messages before it appended {} labels, which stay; importing again skips them)",
+        before.appended
+    );
+    match e {
+        AppError::InvalidArgument { field, message } => AppError::InvalidArgument {
+            field,
+            message: message + &context,
+        },
+        AppError::Unavailable(m) => AppError::Unavailable(m + &context),
+        other => other,
     }
 }

@@ -52,8 +52,45 @@ pub struct LabelRecord {
     /// Why, in the moderator's words (may be empty).
     #[serde(default)]
     pub reason: String,
-    /// When the verdict was given, seconds since the Unix epoch.
+    /// When the verdict was given, seconds since the Unix epoch; for an imported label
+    /// ([`LabelRecord::imported`]), when it was imported. Retention counts from it: an
+    /// imported history is kept `label_retention_days` from its import, not expired at once
+    /// for being old.
     pub at: u64,
+    /// When the comment was posted, for an imported label whose export says so (seconds since
+    /// the Unix epoch); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posted_at: Option<u64>,
+    /// Whether the label comes from a blog's own history (`hamgate import`, the ImportLabels
+    /// RPC) rather than a moderator's live feedback. Its `check_id` is then its import key.
+    /// Imported labels predate the model by design and are the operator's own, so the sites'
+    /// layers learn them whatever their date and outside the hourly online budget. Absent in
+    /// records written before it existed (false), and left out when false, so a live label
+    /// encodes exactly as it always did.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub imported: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The prefix of every import key (`import-` and a hash of the export's own record id).
+pub const IMPORT_KEY_PREFIX: &str = "import-";
+
+impl LabelRecord {
+    /// The record's import key when it was imported: its `check_id`. Records imported before
+    /// [`LabelRecord::imported`] existed are known by the key's prefix (a live label's
+    /// `check_id` is one the service made, or empty, never `import-...`).
+    pub fn import_key(&self) -> Option<&str> {
+        (self.imported || self.check_id.starts_with(IMPORT_KEY_PREFIX))
+            .then_some(self.check_id.as_str())
+    }
+
+    /// Whether the record is the operator's imported history (see [`LabelRecord::imported`]).
+    pub fn is_import(&self) -> bool {
+        self.import_key().is_some()
+    }
 }
 
 /// A record read back from a log, with its position.
@@ -199,6 +236,8 @@ pub(crate) mod testing {
                 "obvious".into()
             },
             at: 1_700_000_000 + i,
+            posted_at: None,
+            imported: false,
         }
     }
 }
