@@ -196,11 +196,28 @@ pub struct SiteSettings {
     pub max_ham_rejected: Option<f64>,
     /// Override of `policy.max_spam_accepted` for this site.
     pub max_spam_accepted: Option<f64>,
+    /// The blogs this site's key may name in the Akismet API's `blog` field (compared without
+    /// scheme, `www.`, case or trailing slash); empty: any.
+    pub blogs: Vec<String>,
+    /// What the Akismet API answers for a held comment (default `spam`: never published).
+    pub akismet_hold: Option<AkismetHold>,
     /// The online layer this site's feedback trains and its checks are scored with. By default
     /// each site has its own, so one blog's moderation never moves another's verdicts; sites
     /// that name the same layer (a network of blogs with one moderation team) share what their
     /// moderators teach. Reputation and the hourly training budget stay per site.
     pub layer: Option<String>,
+}
+
+/// What the Akismet API, which has two answers, says of a comment hamgate holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AkismetHold {
+    /// `true`: the blog files it as spam, where a moderator can rescue it; never published.
+    /// (WordPress with `deploy/wordpress`'s plugin puts it in the moderation queue instead.)
+    #[default]
+    Spam,
+    /// `false`: the blog's own moderation rules decide (it may be published).
+    Ham,
 }
 
 /// A site's target error rate: a fraction in [0, 0.5).
@@ -657,6 +674,14 @@ impl Settings {
                 .and_then(|s| s.max_spam_accepted)
                 .unwrap_or(self.policy.max_spam_accepted),
         })
+    }
+
+    /// What the Akismet API answers for `site`'s held comments.
+    pub fn akismet_hold_of(&self, site: &str) -> AkismetHold {
+        self.sites
+            .get(site)
+            .and_then(|s| s.akismet_hold)
+            .unwrap_or_default()
     }
 
     /// The online layer `site` learns into and is scored with: its configured `layer`, else

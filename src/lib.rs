@@ -53,7 +53,8 @@
 //!    reputation, retrain, stats, text, verdict].
 //! 6. **Adapters**, thin: [`grpc`] (generated code, proto <-> domain conversion, the one error ->
 //!    `Status` mapping) [app, comment, config, policy, stats, verdict]; [`http`] (stats JSON API,
-//!    Prometheus metrics, health, the dashboard page) [app, config, shutdown, stats].
+//!    Prometheus metrics, health, the dashboard page, the Akismet-compatible API) [app,
+//!    comment, config, shutdown, stats, verdict].
 //! 7. **Process**: [`server`] (builds the app from settings, serves gRPC and HTTP, shuts down
 //!    gracefully) [app, config, grpc, http, labels, model, redis_conn, reputation, retrain,
 //!    shutdown, stats]. The command line (`serve`, `check`, `bench-load` and its load client,

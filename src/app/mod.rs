@@ -295,7 +295,12 @@ impl App {
         self.inner.settings.limits
     }
 
-    /// Whether the service runs one open site (no keys configured).
+    /// The settings it runs with (adapters read their own sections).
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Whether no keys are configured (one open site).
     pub fn is_open(&self) -> bool {
         self.inner.open
     }

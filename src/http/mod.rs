@@ -13,9 +13,14 @@
 //!   Content-Security-Policy that allows this origin only. The page is public; its data
 //!   needs a key.
 //!
-//! Requests have no bodies worth reading (a body limit of 4 KiB is set anyway), the query
-//! string is bounded, and no input can make a handler panic.
+//! - `POST /1.1/verify-key`, `/1.1/comment-check`, `/1.1/submit-spam`, `/1.1/submit-ham` (and
+//!   `/1.2/`): the Akismet-compatible API, see [`akismet`].
+//!
+//! Apart from Akismet's forms (bounded by `limits.max_message_bytes`), requests have no bodies
+//! worth reading (a body limit of 4 KiB is set anyway), the query string is bounded, and no
+//! input can make a handler panic.
 
+mod akismet;
 pub mod metrics;
 
 use std::future::{Future, IntoFuture};
@@ -64,8 +69,11 @@ pub fn router(app: App, metrics_key: Option<String>, with_metrics: bool) -> Rout
     if with_metrics {
         r = r.route("/metrics", get(metrics));
     }
-    r.fallback(not_found)
-        .layer(DefaultBodyLimit::max(4096))
+    // Akismet's form bodies carry whole comments; the rest need no body.
+    let max_body = state.app.limits().max_message_bytes;
+    r.layer(DefaultBodyLimit::max(4096))
+        .merge(akismet::routes().layer(DefaultBodyLimit::max(max_body)))
+        .fallback(not_found)
         .with_state(state)
 }
 

@@ -220,16 +220,38 @@ impl HttpResponse {
 /// `GET path` over a fresh connection with `Connection: close`, optionally with a bearer key:
 /// a tiny HTTP/1.1 client, so the tests need no HTTP client crate.
 pub async fn http_get(addr: SocketAddr, path: &str, bearer: Option<&str>) -> HttpResponse {
+    let auth = bearer.map(|k| format!("Bearer {k}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    http_request(addr, "GET", path, &headers, b"").await
+}
+
+/// `method path` with `headers` (a `host` among them replaces the default) and `body`, over a
+/// fresh connection with `Connection: close`.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("HTTP connect");
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(key) = bearer {
-        req.push_str(&format!("Authorization: Bearer {key}\r\n"));
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
     }
-    req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).await.expect("HTTP write");
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("Connection: close\r\n\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes).await.expect("HTTP write");
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
         .await
