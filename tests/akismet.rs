@@ -380,3 +380,52 @@ async fn pypi_akismet_client_works_unchanged() {
         .unwrap()
         .unwrap();
 }
+
+/// npm's `akismet-api`, unchanged: it puts the key in the host name for comment-check and
+/// submit-spam (`KEY.<host>`), and the key field for verify-key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_akismet_api_client_works_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(settings(&dir)).await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/akismet-node/node_modules/akismet-api")
+            .is_dir(),
+        "akismet-api is not installed: run scripts/test (npm ci --prefix tests/akismet-node)"
+    );
+    let args = [
+        server.http_addr.port().to_string(),
+        KEY.to_string(),
+        BLOG.to_string(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(root.join("tests/akismet-node/client.js"))
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run node: {e}"))
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client.js failed\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["bad_key_valid"], false, "{v}");
+    assert_eq!(v["good_key_valid"], true, "{v}");
+    assert_eq!(v["spam"], true, "{v}");
+    assert_eq!(v["ham"], false, "{v}");
+    assert_eq!(v["probe_before"], false, "{v}");
+    assert_eq!(
+        v["probe_after"], true,
+        "submit-spam changed the next verdict: {v}"
+    );
+    server
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+}
