@@ -287,6 +287,26 @@ async fn two_replicas_act_as_one(redis: &Redis, cluster: bool) {
         label(&mut ca, check_req(&s.comment.content), pb::Label::Spam).await;
         label(&mut ca, check_req(&h.comment.content), pb::Label::Ham).await;
     }
+    // The site's own thresholds, fitted on those labels, are the same on both replicas: each
+    // learns the shared log in the same order and scores each label the same way.
+    let site_of = |i: pb::GetModelInfoResponse| i.sites.into_iter().next().expect("the site");
+    let fitted_a = site_of(model_info(&mut ca).await);
+    assert_eq!(
+        (fitted_a.labels_ham, fitted_a.labels_spam, fitted_a.learning),
+        (60, 63, false),
+        "{fitted_a:?}"
+    );
+    assert_eq!(
+        fitted_a.thresholds_source(),
+        pb::ThresholdsSource::Fitted,
+        "{fitted_a:?}"
+    );
+    eventually("A's fitted thresholds on B", || {
+        let mut cb = cb.clone();
+        let want = fitted_a.clone();
+        async move { (site_of(model_info(&mut cb).await) == want).then_some(()) }
+    })
+    .await;
     let report = ca
         .retrain(with_key(pb::RetrainRequest {}, ADMIN_KEY))
         .await
