@@ -429,3 +429,55 @@ async fn npm_akismet_api_client_works_unchanged() {
         .unwrap()
         .unwrap();
 }
+
+/// The `/1.2/` calls hamgate can answer honestly: no limit, and this month's counts.
+#[tokio::test]
+async fn usage_limit_and_key_sites_report_this_months_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(settings(&dir)).await;
+    post(
+        &server,
+        "/1.1/comment-check",
+        &comment(SPAM, "203.0.113.90"),
+    )
+    .await;
+    post(&server, "/1.1/comment-check", &comment(HAM, "203.0.113.91")).await;
+    let r = post(&server, "/1.2/usage-limit", &[("api_key", KEY)]).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let v = r.json();
+    assert_eq!(
+        (
+            v["limit"].as_str(),
+            v["usage"].as_u64(),
+            v["throttled"].as_bool()
+        ),
+        (Some("none"), Some(2), Some(false)),
+        "{v}"
+    );
+    let r = post(&server, "/1.2/key-sites", &[("api_key", KEY)]).await;
+    let v = r.json();
+    let month = v
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.len() == 7 && k.as_bytes()[4] == b'-')
+        .map(|(_, m)| m[0].clone())
+        .unwrap_or_else(|| panic!("no month in {v}"));
+    assert_eq!(
+        (month["site"].as_str(), month["api_calls"].as_str()),
+        (Some(BLOG), Some("2")),
+        "{v}"
+    );
+    assert_eq!(
+        (month["spam"].as_str(), month["ham"].as_str()),
+        (Some("1"), Some("1")),
+        "{v}"
+    );
+    let r = post(&server, "/1.2/usage-limit", &[("api_key", "nope")]).await;
+    assert_eq!(r.body, "invalid", "{r:?}");
+    server
+        .stop(std::time::Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -7,7 +7,9 @@
 //!   say what hamgate decided (a client that knows them can do more than Akismet's two answers).
 //! - `POST /1.1/submit-spam`, `/1.1/submit-ham`: a moderator's label, learned as Feedback.
 //!
-//! The `/1.2/` paths answer the same. Bodies are form-encoded with Akismet's parameter names.
+//! The `/1.2/` paths answer the same, and `/1.2/usage-limit` and `/1.2/key-sites` answer what
+//! hamgate can say honestly: no limit, never throttled, and this month's calls, spam, ham,
+//! missed spam and false positives from its own stats (plus `held`, which Akismet lacks). Bodies are form-encoded with Akismet's parameter names.
 //! The API key is the site's key (the same keys as gRPC): the `api_key` field, or the older
 //! `key`, or the first label of the Host header (`KEY.rest.akismet.com`, as older clients
 //! address it). A site may list its `blogs`; then `blog` must be one of them.
@@ -62,7 +64,8 @@ pub(super) fn routes() -> Router<HttpState> {
             .route(&format!("/{v}/submit-spam"), post(submit_spam))
             .route(&format!("/{v}/submit-ham"), post(submit_ham));
     }
-    r
+    r.route("/1.2/usage-limit", post(usage_limit).get(usage_limit_get))
+        .route("/1.2/key-sites", post(key_sites).get(key_sites_get))
 }
 
 /// A form body's fields (the last value of a repeated name wins, as PHP reads them).
@@ -229,6 +232,16 @@ fn key_of<'a>(form: &'a Form, headers: &'a HeaderMap) -> Option<&'a str> {
 /// The site a call acts for: a site's key (never the admin key, which is no site), and the
 /// `blog` among the site's `blogs` when it lists any.
 fn site_caller(app: &App, form: &Form, headers: &HeaderMap) -> Result<Caller, AkismetError> {
+    site_caller_with(app, form, headers, true)
+}
+
+/// [`site_caller`], where `blog` may be left out (the `/1.2/` account calls take the key only).
+fn site_caller_with(
+    app: &App,
+    form: &Form,
+    headers: &HeaderMap,
+    blog_required: bool,
+) -> Result<Caller, AkismetError> {
     let Some(key) = key_of(form, headers) else {
         return Err(AkismetError::Key("Empty \"api_key\" value".into()));
     };
@@ -243,6 +256,9 @@ fn site_caller(app: &App, form: &Form, headers: &HeaderMap) -> Result<Caller, Ak
     let blogs = app.settings().sites.get(&caller.site).map(|s| &s.blogs);
     if let Some(blogs) = blogs.filter(|b| !b.is_empty()) {
         let blog = form.get("blog");
+        if blog.is_empty() && !blog_required {
+            return Ok(caller);
+        }
         if blog.is_empty() {
             return Err(AkismetError::invalid("blog", "is required"));
         }
@@ -408,8 +424,150 @@ async fn submit(app: &App, headers: &HeaderMap, body: &[u8], label: Label) -> Re
     }
 }
 
+/// The UTC calendar month holding `t` (seconds since the epoch): its start, its end and its
+/// name (`YYYY-MM`). Howard Hinnant's days-to-civil algorithm; no time crate for one date.
+fn month_of(t: u64) -> (u64, u64, String) {
+    let civil = |days: i64| {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        (y, m, d)
+    };
+    let days = i64::try_from(t / 86_400).unwrap_or(0);
+    let (y, m, d) = civil(days);
+    let start_day = days - (d - 1);
+    // The next month's first day: 32 days on from the 1st is always in the next month.
+    let (ny, nm, nd) = civil(start_day + 32);
+    let next_day = start_day + 32 - (nd - 1);
+    let _ = (ny, nm);
+    let secs = |day: i64| u64::try_from(day).unwrap_or(0) * 86_400;
+    (secs(start_day), secs(next_day), format!("{y:04}-{m:02}"))
+}
+
+/// This month's counts of the caller's site.
+async fn month_counts(
+    app: &App,
+    caller: &Caller,
+) -> Result<(String, crate::stats::Counts), AkismetError> {
+    let (from, to, name) = month_of(app.now());
+    let report = app
+        .stats(
+            caller,
+            crate::app::StatsQuery {
+                site: Some(caller.site.clone()),
+                from: Some(from),
+                to: Some(to.min(app.now() + 1)),
+                step: Some(86_400),
+            },
+        )
+        .await?;
+    Ok((name, report.totals))
+}
+
+fn json(body: &serde_json::Value) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn usage(app: &App, headers: &HeaderMap, form: &Form) -> Result<Response, AkismetError> {
+    let caller = site_caller_with(app, form, headers, false)?;
+    let (_, c) = month_counts(app, &caller).await?;
+    Ok(json(&serde_json::json!({
+        "limit": "none",
+        "usage": c.checks(),
+        "percentage": "0",
+        "throttled": false,
+    })))
+}
+
+async fn sites(app: &App, headers: &HeaderMap, form: &Form) -> Result<Response, AkismetError> {
+    let caller = site_caller_with(app, form, headers, false)?;
+    let (month, c) = month_counts(app, &caller).await?;
+    let blog = app
+        .settings()
+        .sites
+        .get(&caller.site)
+        .and_then(|s| s.blogs.first().cloned())
+        .unwrap_or_else(|| caller.site.clone());
+    let mut body = serde_json::Map::new();
+    body.insert(
+        month,
+        serde_json::json!([{
+            "site": blog,
+            "api_calls": c.checks().to_string(),
+            "spam": c.reject.to_string(),
+            "ham": c.accept.to_string(),
+            "held": c.hold.to_string(),
+            "missed_spam": c.missed_spam.to_string(),
+            "false_positives": c.false_positives.to_string(),
+            "is_revoked": false,
+        }]),
+    );
+    body.insert("limit".into(), 10.into());
+    body.insert("offset".into(), 0.into());
+    body.insert("total".into(), 1.into());
+    Ok(json(&serde_json::Value::Object(body)))
+}
+
+fn query_form(raw: Option<&str>) -> Result<Form, AkismetError> {
+    Form::parse(raw.unwrap_or("").as_bytes())
+}
+
+async fn usage_limit(State(s): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let r = async { usage(&s.app, &headers, &Form::parse(&body)?).await };
+    r.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn usage_limit_get(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Response {
+    let r = async { usage(&s.app, &headers, &query_form(q.as_deref())?).await };
+    r.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn key_sites(State(s): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let r = async { sites(&s.app, &headers, &Form::parse(&body)?).await };
+    r.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn key_sites_get(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Response {
+    let r = async { sites(&s.app, &headers, &query_form(q.as_deref())?).await };
+    r.await.unwrap_or_else(IntoResponse::into_response)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn months_start_and_end_on_their_first_days() {
+        // 2026-12-03 12:00 UTC.
+        let (from, to, name) = month_of(1_796_299_200);
+        assert_eq!(name, "2026-12");
+        assert_eq!(from, 1_796_083_200); // 2026-12-01
+        assert_eq!(to, 1_798_761_600); // 2027-01-01
+        let (from, to, name) = month_of(1_709_164_800); // 2024-02-29
+        assert_eq!(name, "2024-02");
+        assert_eq!((from, to), (1_706_745_600, 1_709_251_200));
+    }
+
     use super::*;
 
     #[test]
