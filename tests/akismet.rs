@@ -325,6 +325,33 @@ async fn bad_input_is_a_400_naming_the_field() {
         .unwrap();
 }
 
+/// Runs a client script (`program script args...`) and returns the JSON object it printed.
+async fn run_client(
+    program: &str,
+    script: std::path::PathBuf,
+    args: [String; 3],
+    hint: &str,
+) -> serde_json::Value {
+    let program = program.to_string();
+    let name = script.display().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&program)
+            .arg(script)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run `{program}`: {e}"))
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{name} failed ({hint} scripts/test installs it)\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
 /// PyPI's `akismet` client, unchanged (its transport pointed at hamgate): a bad key is refused,
 /// a good one verified, spam and ham told apart, and its submit-spam changes the next verdict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,27 +360,13 @@ async fn pypi_akismet_client_works_unchanged() {
     let server = TestServer::start(settings(&dir)).await;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = root.join("tests/python/akismet_client.py");
     let args = [
         server.http_addr.to_string(),
         KEY.to_string(),
         BLOG.to_string(),
     ];
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&python)
-            .arg(root.join("tests/python/akismet_client.py"))
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run `{python}`: {e}"))
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "akismet_client.py failed (is PyPI's akismet installed? scripts/test installs it)\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let v = run_client(&python, script, args, "is PyPI's akismet installed?").await;
     assert_eq!(v["bad_key_valid"], false, "{v}");
     assert_eq!(v["bad_key_check"], "APIKeyError", "{v}");
     assert_eq!(v["good_key_valid"], true, "{v}");
@@ -393,27 +406,13 @@ async fn npm_akismet_api_client_works_unchanged() {
             .is_dir(),
         "akismet-api is not installed: run scripts/test (npm ci --prefix tests/akismet-node)"
     );
+    let script = root.join("tests/akismet-node/client.js");
     let args = [
         server.http_addr.port().to_string(),
         KEY.to_string(),
         BLOG.to_string(),
     ];
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(root.join("tests/akismet-node/client.js"))
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run node: {e}"))
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "client.js failed\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let v = run_client("node", script, args, "is akismet-api installed?").await;
     assert_eq!(v["bad_key_valid"], false, "{v}");
     assert_eq!(v["good_key_valid"], true, "{v}");
     assert_eq!(v["spam"], true, "{v}");

@@ -37,7 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 
-use super::HttpState;
+use super::{percent_decode as decode, HttpState};
 use crate::app::{App, AppError, Caller, CheckInput, FeedbackInput, FeedbackTarget};
 use crate::comment::{Comment, CommentKind, Label};
 use crate::config::AkismetHold;
@@ -122,27 +122,6 @@ impl Form {
             "1" | "true" | "yes" | "on"
         )
     }
-}
-
-/// One percent-decoded component (`+` is a space), or `None` when malformed.
-fn decode(s: &str) -> Option<Vec<u8>> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let hex = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    Some(out)
 }
 
 /// An Akismet call that cannot be answered.

@@ -191,6 +191,12 @@ fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, HttpError> {
 
 /// Decodes one `application/x-www-form-urlencoded` component (`+` is a space).
 fn url_decode(field: &str, s: &str) -> Result<String, HttpError> {
+    let bytes = percent_decode(s).ok_or_else(|| invalid(field, "bad percent-encoding"))?;
+    String::from_utf8(bytes).map_err(|_| invalid(field, "is not UTF-8"))
+}
+
+/// The bytes of one percent-encoded form component (`+` is a space), or `None` when malformed.
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -198,19 +204,15 @@ fn url_decode(field: &str, s: &str) -> Result<String, HttpError> {
         match b {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| invalid(field, "bad percent-encoding"))?;
-                out.push(hex);
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 2;
             }
             other => out.push(other),
         }
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| invalid(field, "is not UTF-8"))
+    Some(out)
 }
 
 /// Parses the stats query string; errors name the parameter.
