@@ -178,7 +178,10 @@ const SPAM: [&str; 4] = [
 /// An unremarkable comment: accepted, but not so confidently that reputation cannot show.
 const NEUTRAL: &str = "What camera did you use for this?";
 /// A clearly good comment: accepted even from a sender with some spam history.
-const HAMMY: &str = "Nice song, love it";
+/// Ham clear enough to stay accepted even when the spam verdict just recorded for the same
+/// sender has already reached its reputation (the write is behind the answer, so whether it has
+/// is a race): p 0.001 on its own, below the accept threshold with the reputation cap added.
+const HAMMY: &str = "Good read. I tried the same with Python and it worked";
 const SPAM_IP: &str = "203.0.113.50";
 /// Another /24 than [`SPAM_IP`], so no network reputation is shared.
 const FRESH_IP: &str = "198.51.100.7";
