@@ -111,40 +111,52 @@ impl SiteLayer {
 }
 
 impl Model {
-    /// Naive Bayes evidence on the global counts merged with `layer` (see the module docs).
-    /// With an empty layer it equals [`Model::evidence`].
-    pub fn evidence_layered(
+    /// Naive Bayes evidence on the global counts merged with `layer` (see the module docs), and
+    /// on the global counts alone, in one pass over the features (the check path needs both:
+    /// the global score bounds how far the layer may move it). With an empty layer both equal
+    /// [`Model::evidence`].
+    fn evidence_layered_and_global(
         &self,
         features: &[FeatureId],
         layer: &SiteLayer,
         params: LayerParams,
-    ) -> Evidence {
+    ) -> (Evidence, Evidence) {
         if layer.labels() == 0 || self.header.nb.variant == Variant::RobinsonFisher {
-            return self.evidence(features);
+            let ev = self.evidence(features);
+            return (ev, ev);
         }
-        // The class prior stays the global one: the thresholds and calibration were chosen for
-        // it, and a site's first labels (mostly ham on most sites) would otherwise shift every
-        // score towards ham and let spam under the accept threshold (measured: 23% of spam
-        // accepted at k = 100 on the SMS collection with the site's prior, 9% without; the AUC
-        // is the same; measured with the single Platt slope). Per-site base rates would need
-        // per-site thresholds, not built yet.
-        let mut ev = Evidence {
+        // The class prior stays the global one: the calibration was fitted with it, and a
+        // site's first labels (mostly ham on most sites) would otherwise shift every score
+        // towards ham and let spam under the accept threshold before the site has labels enough
+        // to fit thresholds of its own (measured: 23% of spam accepted at k = 100 on the SMS
+        // collection with the site's prior, 9% without; the AUC is the same).
+        let empty = Evidence {
             prior: self.log_prior_ratio(),
             by_kind: [0.0; KIND_SLOTS],
         };
+        let (mut layered, mut global) = (empty, empty);
         let ratio = self.layered_ratio(layer, params);
-        let mut known = 0u32;
+        let k = self.denominator_log_ratio();
+        let (mut known_layered, mut known_global) = (0u32, 0u32);
         for f in features {
+            let slot = kind_slot(*f);
             if let Some(r) = ratio(*f) {
-                ev.by_kind[kind_slot(*f)] += r;
-                known += 1;
+                layered.by_kind[slot] += r;
+                known_layered += 1;
+            }
+            // As `Model::evidence` counts it.
+            if let Some(&[ham, spam]) = self.table.features.get(f) {
+                global.by_kind[slot] += self.ln_plus_alpha(spam) - self.ln_plus_alpha(ham) - k;
+                known_global += 1;
             }
         }
-        let scale = self.length_factor(known);
-        for e in &mut ev.by_kind {
-            *e *= scale;
+        for (ev, known) in [(&mut layered, known_layered), (&mut global, known_global)] {
+            let scale = self.length_factor(known);
+            for e in &mut ev.by_kind {
+                *e *= scale;
+            }
         }
-        ev
+        (layered, global)
     }
 
     /// One token's log-ratio on the global counts merged with `layer`, or `None` when neither
@@ -214,12 +226,12 @@ impl Model {
         features: &mut Vec<FeatureId>,
     ) -> TextScore {
         let summary = self.features(comment, scratch, features);
-        let ev = self.evidence_layered(features, layer, params);
+        let (ev, global_ev) = self.evidence_layered_and_global(features, layer, params);
         let calibration = self.calibration_for(familiarity);
         let layered = calibration.apply_evidence(&ev);
         // A few labels may not swing a verdict from one end to the other: the layer moves the
         // global score at most `MAX_STEP_PER_LABEL` log-odds per label it has learned.
-        let global = calibration.apply_evidence(&self.evidence(features));
+        let global = calibration.apply_evidence(&global_ev);
         let bound = MAX_STEP_PER_LABEL * layer.labels() as f64;
         TextScore {
             raw_log_odds: ev.raw(),
