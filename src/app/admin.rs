@@ -135,18 +135,8 @@ impl App {
         let (learned, fitted) = self.inner.layers.state(layer, fit);
         let min_learns = settings.min_learns_of(site);
         let familiarity = Familiarity::of(learned, min_learns);
-        let configured = settings
-            .sites
-            .get(site)
-            .is_some_and(|s| s.accept_below.is_some() || s.reject_at.is_some());
-        let policy = slot.policy(site, familiarity).thresholds;
-        // As the check path decides (see `App::check`).
-        let (thresholds, source) = match (familiarity, configured, fitted) {
-            (_, true, _) => (policy, ThresholdsSource::Configured),
-            (Familiarity::NewSite, false, _) => (policy, ThresholdsSource::NewSite),
-            (Familiarity::Known, false, Some(t)) if t != main => (t, ThresholdsSource::Fitted),
-            (Familiarity::Known, false, _) => (policy, ThresholdsSource::Model),
-        };
+        let (policy, source) = slot.site_policy(site, familiarity, fitted);
+        let thresholds = policy.thresholds;
         SiteModelInfo {
             site: site.to_string(),
             layer: layer.to_string(),

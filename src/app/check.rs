@@ -284,10 +284,7 @@ impl App {
         // Until its moderators have taught it enough, a site is decided with the stricter
         // thresholds fitted on sources the model had not seen (see `Familiarity`); after, with
         // the thresholds fitted on its own labels (see `model::site_fit`), unless it set its own.
-        let mut site_policy = *slot.policy(&caller.site, familiarity);
-        if let Some(t) = fitted {
-            site_policy.thresholds = t;
-        }
+        let (site_policy, _) = slot.site_policy(&caller.site, familiarity, fitted);
         let policy = &site_policy;
         let honeypot_filled = !input.honeypot.trim().is_empty();
         let decision = decide(

@@ -117,8 +117,9 @@ pub struct App {
 struct ModelSlot {
     model: Model,
     version: String,
-    /// Per configured site: its policy once it is familiar, and while it is new.
-    policies: HashMap<String, [SitePolicy; 2]>,
+    /// Per configured site: its policy once it is familiar, and while it is new; and whether
+    /// its thresholds are set in its configuration.
+    policies: HashMap<String, ([SitePolicy; 2], bool)>,
     default_policy: [SitePolicy; 2],
 }
 
@@ -155,7 +156,8 @@ impl ModelSlot {
                 }
                 p
             });
-            policies.insert(name.clone(), policies_of_site);
+            let configured = site.accept_below.is_some() || site.reject_at.is_some();
+            policies.insert(name.clone(), (policies_of_site, configured));
         }
         ModelSlot {
             model,
@@ -170,11 +172,33 @@ impl ModelSlot {
         self.default_policy[0].thresholds
     }
 
-    fn policy(&self, site: &str, familiarity: Familiarity) -> &SitePolicy {
-        let [known, new] = self.policies.get(site).unwrap_or(&self.default_policy);
-        match familiarity {
-            Familiarity::Known => known,
-            Familiarity::NewSite => new,
+    /// The policy a check of `site` is decided with, and where its thresholds come from: set
+    /// in its configuration; else the stricter new-site ones while it is learning; else its
+    /// own, `fitted` on its labels (see `model::site_fit`; `None` when it fits none); else the
+    /// model's main ones. The check path and `GetModelInfo` both ask here.
+    fn site_policy(
+        &self,
+        site: &str,
+        familiarity: Familiarity,
+        fitted: Option<Thresholds>,
+    ) -> (SitePolicy, ThresholdsSource) {
+        let (policies, configured) = self
+            .policies
+            .get(site)
+            .map_or((&self.default_policy, false), |(p, c)| (p, *c));
+        let [known, new] = *policies;
+        match (familiarity, configured, fitted) {
+            (Familiarity::Known, true, _) => (known, ThresholdsSource::Configured),
+            (Familiarity::NewSite, true, _) => (new, ThresholdsSource::Configured),
+            (Familiarity::NewSite, false, _) => (new, ThresholdsSource::NewSite),
+            (Familiarity::Known, false, Some(t)) if t != known.thresholds => (
+                SitePolicy {
+                    thresholds: t,
+                    ..known
+                },
+                ThresholdsSource::Fitted,
+            ),
+            (Familiarity::Known, false, _) => (known, ThresholdsSource::Model),
         }
     }
 }
