@@ -30,7 +30,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -64,8 +64,8 @@ pub(super) fn routes() -> Router<HttpState> {
             .route(&format!("/{v}/submit-spam"), post(submit_spam))
             .route(&format!("/{v}/submit-ham"), post(submit_ham));
     }
-    r.route("/1.2/usage-limit", post(usage_limit).get(usage_limit_get))
-        .route("/1.2/key-sites", post(key_sites).get(key_sites_get))
+    r.route("/1.2/usage-limit", post(usage_limit).get(usage_limit))
+        .route("/1.2/key-sites", post(key_sites).get(key_sites))
 }
 
 /// A form body's fields (the last value of a repeated name wins, as PHP reads them).
@@ -422,9 +422,8 @@ fn month_of(t: u64) -> (u64, u64, String) {
     let (y, m, d) = civil(days);
     let start_day = days - (d - 1);
     // The next month's first day: 32 days on from the 1st is always in the next month.
-    let (ny, nm, nd) = civil(start_day + 32);
+    let (_, _, nd) = civil(start_day + 32);
     let next_day = start_day + 32 - (nd - 1);
-    let _ = (ny, nm);
     let secs = |day: i64| u64::try_from(day).unwrap_or(0) * 86_400;
     (secs(start_day), secs(next_day), format!("{y:04}-{m:02}"))
 }
@@ -501,35 +500,32 @@ async fn sites(app: &App, headers: &HeaderMap, form: &Form) -> Result<Response, 
     Ok(json(&serde_json::Value::Object(body)))
 }
 
-fn query_form(raw: Option<&str>) -> Result<Form, AkismetError> {
-    Form::parse(raw.unwrap_or("").as_bytes())
+/// An account call's form: the POST body, or for a GET the query string.
+fn account_form(body: &[u8], query: Option<&str>) -> Result<Form, AkismetError> {
+    if body.is_empty() {
+        Form::parse(query.unwrap_or("").as_bytes())
+    } else {
+        Form::parse(body)
+    }
 }
 
-async fn usage_limit(State(s): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
-    let r = async { usage(&s.app, &headers, &Form::parse(&body)?).await };
-    r.await.unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn usage_limit_get(
+async fn usage_limit(
     State(s): State<HttpState>,
     headers: HeaderMap,
-    axum::extract::RawQuery(q): axum::extract::RawQuery,
+    RawQuery(q): RawQuery,
+    body: Bytes,
 ) -> Response {
-    let r = async { usage(&s.app, &headers, &query_form(q.as_deref())?).await };
+    let r = async { usage(&s.app, &headers, &account_form(&body, q.as_deref())?).await };
     r.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn key_sites(State(s): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
-    let r = async { sites(&s.app, &headers, &Form::parse(&body)?).await };
-    r.await.unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn key_sites_get(
+async fn key_sites(
     State(s): State<HttpState>,
     headers: HeaderMap,
-    axum::extract::RawQuery(q): axum::extract::RawQuery,
+    RawQuery(q): RawQuery,
+    body: Bytes,
 ) -> Response {
-    let r = async { sites(&s.app, &headers, &query_form(q.as_deref())?).await };
+    let r = async { sites(&s.app, &headers, &account_form(&body, q.as_deref())?).await };
     r.await.unwrap_or_else(IntoResponse::into_response)
 }
 
